@@ -1,0 +1,148 @@
+"""Containers for a multi-task data set and its seeded train/validation/test split.
+
+Taught in chapter 1. Every loader in :mod:`mtl_tutorial.data` returns a :class:`MultiTaskData`, so
+chapters train on ``data.train.x`` and ``data.train.y`` (a dict keyed by task name) whatever the source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from mtl_tutorial.tasks import Task, check_keys, check_tasks
+
+SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Split:
+    """The examples of one split.
+
+    Attributes:
+        x: Inputs, shape ``(n, d)`` float32.
+        y: Targets keyed by task name: int32 labels of shape ``(n,)`` for classification, float32
+            values of shape ``(n, 1)`` for regression.
+    """
+
+    x: np.ndarray
+    y: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def sample(self, n: int, *, seed: int) -> Split:
+        """A random subset of ``n`` examples, drawn without replacement with ``seed``.
+
+        Used to study how a model fares with fewer labelled examples.
+        """
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= len(self):
+            raise ValueError(f"n must be an integer between 1 and {len(self)}; got n={n!r}.")
+        rows = np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
+        return Split(x=self.x[rows], y={name: values[rows] for name, values in self.y.items()})
+
+
+@dataclass(frozen=True)
+class MultiTaskData:
+    """A data set split for multi-task learning.
+
+    Attributes:
+        tasks: The tasks whose targets ``y`` holds, in order.
+        train, val, test: The three splits.
+        feature_names: One name per input column.
+        target_scaling: For each standardised regression task, the ``(mean, std)`` of its training
+            targets, used by :meth:`to_original_units`.
+        n_dropped: How many rows of the source were dropped because a value was missing.
+    """
+
+    tasks: tuple[Task, ...]
+    train: Split
+    val: Split
+    test: Split
+    feature_names: tuple[str, ...]
+    target_scaling: dict[str, tuple[float, float]] = field(default_factory=dict)
+    n_dropped: int = 0
+
+    def __post_init__(self) -> None:
+        check_tasks(self.tasks)
+        for name in SPLIT_NAMES:
+            split = getattr(self, name)
+            check_keys(split.y, self.tasks, f"{name}.y")
+            for task_name, values in split.y.items():
+                if len(values) != len(split.x):
+                    raise ValueError(
+                        f"{name}.y[{task_name!r}] has {len(values)} rows but {name}.x has "
+                        f"{len(split.x)}; every target needs one row per example."
+                    )
+
+    @property
+    def input_dim(self) -> int:
+        """Number of input features ``d``."""
+        return int(self.train.x.shape[1])
+
+    def split(self, name: str) -> Split:
+        """The split called ``name`` (``"train"``, ``"val"`` or ``"test"``)."""
+        if name not in SPLIT_NAMES:
+            raise ValueError(f"split name must be one of {SPLIT_NAMES}; got {name!r}.")
+        return getattr(self, name)
+
+    def task(self, name: str) -> Task:
+        """The :class:`Task` called ``name``."""
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise ValueError(f"Unknown task {name!r}; this data set has tasks {[t.name for t in self.tasks]}.")
+
+    def to_original_units(self, task: str, values: np.ndarray) -> np.ndarray:
+        """Undo the standardisation of a regression task's targets or predictions.
+
+        Returns ``values * std + mean`` for a standardised task, ``values`` unchanged otherwise.
+        """
+        self.task(task)
+        if task not in self.target_scaling:
+            return np.asarray(values)
+        mean, std = self.target_scaling[task]
+        return np.asarray(values) * std + mean
+
+
+def stratified_split(
+    n: int,
+    *,
+    labels: np.ndarray | None,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Seeded row indices for train, validation and test, stratified by ``labels`` when given.
+
+    Args:
+        n: Number of rows.
+        labels: Class label per row, shape ``(n,)``, or ``None`` for a plain random split.
+        val_fraction: Share of all rows for validation, in ``(0, 1)``.
+        test_fraction: Share of all rows for testing, in ``(0, 1)``; the two together below 1.
+        seed: Seed of the shuffle; the same seed gives the same split.
+
+    Returns:
+        ``{"train": idx, "val": idx, "test": idx}``, sorted index arrays that partition ``range(n)``.
+    """
+    for argument, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 < value < 1.0:
+            raise ValueError(f"{argument} must lie strictly between 0 and 1; got {value!r}.")
+    if val_fraction + test_fraction >= 1.0:
+        raise ValueError(
+            "val_fraction + test_fraction must leave rows for training (sum below 1); "
+            f"got {val_fraction} + {test_fraction}."
+        )
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"labels must have one entry per row (n={n}); got {len(labels)} entries.")
+    index = np.arange(n)
+    rest, test = train_test_split(index, test_size=test_fraction, random_state=seed, stratify=labels)
+    rest_labels = None if labels is None else labels[rest]
+    train, val = train_test_split(
+        rest,
+        test_size=val_fraction / (1.0 - test_fraction),
+        random_state=seed,
+        stratify=rest_labels,
+    )
+    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}

@@ -1,0 +1,133 @@
+"""Figures used across the book, in one style.
+
+Taught in chapter 1. Colours come from the Okabe-Ito palette, which stays distinguishable for readers
+with the common forms of colour blindness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from mtl_tutorial.tasks import Task, check_tasks
+
+#: Okabe-Ito colours, in the order figures use them.
+PALETTE: tuple[str, ...] = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # green
+    "#CC79A7",  # purple
+    "#56B4E9",  # sky blue
+    "#D55E00",  # vermilion
+    "#F0E442",  # yellow
+    "#000000",  # black
+)
+
+History = keras.callbacks.History | Mapping[str, Sequence[float]]
+
+
+def task_curve(history: History, task: str, metric: str = "loss") -> dict[str, list[float]]:
+    """One task's training and validation curves from a Keras history.
+
+    Multi-output models log ``"{task}_{metric}"``; a model with a single output logs plain
+    ``"{metric}"``, which is used only when no task-prefixed key exists.
+
+    Returns:
+        ``{"train": [...]}``, plus ``"val"`` when validation was logged.
+
+    Raises:
+        ValueError: if the history has no curve for that task and metric.
+    """
+    logs = history.history if isinstance(history, keras.callbacks.History) else history
+    for key in (f"{task}_{metric}", metric):
+        if key in logs:
+            curves = {"train": list(logs[key])}
+            if f"val_{key}" in logs:
+                curves["val"] = list(logs[f"val_{key}"])
+            return curves
+    raise ValueError(f"No {metric!r} curve for task {task!r}; the history has keys {sorted(logs)}.")
+
+
+def plot_task_curves(
+    histories: Mapping[str, History | Mapping[str, History]],
+    tasks: Sequence[Task],
+    *,
+    metric: str = "loss",
+) -> Figure:
+    """Per-task learning curves, one panel per task, one colour per model.
+
+    Args:
+        histories: ``{label: history}`` for a multi-task model, or ``{label: {task name: history}}``
+            for a set of single-task models, one per task.
+        tasks: The tasks to draw, one panel each.
+        metric: The logged quantity, e.g. ``"loss"`` or ``"accuracy"``.
+
+    Returns:
+        The figure: training curves solid, validation curves dashed.
+    """
+    tasks = check_tasks(tasks)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        for colour, (label, history) in zip(PALETTE, histories.items(), strict=False):
+            if isinstance(history, Mapping) and task.name in history:
+                history = history[task.name]
+            curves = task_curve(history, task.name, metric)
+            epochs = np.arange(1, len(curves["train"]) + 1)
+            ax.plot(epochs, curves["train"], color=colour, label=f"{label}, training")
+            if "val" in curves:
+                ax.plot(epochs, curves["val"], color=colour, ls="--", label=f"{label}, validation")
+        ax.set(title=task.name, xlabel="epoch", ylabel=_metric_label(task, metric))
+        ax.grid(alpha=0.3)
+    axes[0, -1].legend(fontsize="small", frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_paired_seeds(
+    results: pd.DataFrame, tasks: Sequence[Task], *, models: Sequence[str] | None = None
+) -> Figure:
+    """Each seed's test metric for each model, with lines pairing runs of the same seed.
+
+    Args:
+        results: Long table with columns ``seed``, ``model``, ``task``, ``value``.
+        tasks: One panel per task; the axis label says whether higher or lower is better.
+        models: Order of the models on the x axis; default their order of appearance.
+
+    Returns:
+        The figure. Means are drawn as black bars.
+    """
+    tasks = check_tasks(tasks)
+    missing = {"seed", "model", "task", "value"} - set(results.columns)
+    if missing:
+        raise ValueError(f"results lacks columns {sorted(missing)}; it has {list(results.columns)}.")
+    models = list(dict.fromkeys(results["model"])) if models is None else list(models)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.6 * len(tasks), 3.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        table = results[results["task"] == task.name].pivot(index="seed", columns="model", values="value")
+        table = table[models]
+        positions = np.arange(len(models))
+        for seed_values in table.to_numpy():
+            ax.plot(positions, seed_values, color="0.75", lw=1, zorder=1)
+        for position, colour, model in zip(positions, PALETTE, models, strict=False):
+            ax.scatter(np.full(len(table), position), table[model], color=colour, zorder=2)
+            ax.hlines(table[model].mean(), position - 0.2, position + 0.2, color="black", lw=2, zorder=3)
+        better = "higher" if task.higher_is_better else "lower"
+        ax.set(title=task.name, xticks=positions, xlim=(-0.5, len(models) - 0.5))
+        ax.set_xticklabels(models)
+        ax.set_ylabel(f"{_metric_label(task, task.metric)} ({better} is better)")
+        ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def _metric_label(task: Task, metric: str) -> str:
+    if metric == "loss":
+        return "cross-entropy" if task.kind == "classification" else "MSE (standardised units)"
+    if metric == "mae" and task.unit:
+        return f"MAE ({task.unit})"
+    return metric

@@ -1,0 +1,203 @@
+"""Tests of the book itself: configuration, notebooks, citations, requirements and code style.
+
+The notebooks are executed by nbmake (see pyproject.toml); these tests check what execution cannot.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from tools.sync_install_cell import install_cell_source, notebooks, repository_url
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+NOTEBOOKS = notebooks(BOOK)
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+
+
+def _ids(paths):
+    return [str(p.relative_to(BOOK)) for p in paths]
+
+
+def _markdown(notebook) -> str:
+    return "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+
+
+def _code(notebook) -> str:
+    return "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+
+
+def test_there_are_chapters():
+    assert NOTEBOOKS, "book/ holds no notebooks"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_is_committed_without_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    dirty = [
+        i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)
+    ]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs or execution counts; run nbstripout"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_first_cell_installs_the_package_from_the_configured_repository(path):
+    first = nbformat.read(path, as_version=4).cells[0]
+    assert first.cell_type == "code"
+    assert first.source == install_cell_source(repository_url()), (
+        f"{path.name}: first cell differs from the install cell for {repository_url()}; "
+        "run python tools/sync_install_cell.py"
+    )
+
+
+def test_install_cell_does_nothing_when_the_package_is_importable(monkeypatch):
+    # The cell runs pip only when find_spec fails; here the package is installed, so it must be a no-op.
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: calls.append(args))
+    source = install_cell_source("https://example.invalid/repo")
+    exec(compile(source, "install-cell", "exec"), {})
+    assert calls == []
+    assert '"mtl_tutorial @ git+https://example.invalid/repo"' in source
+
+
+def test_install_cell_installs_when_the_package_is_missing(monkeypatch):
+    import importlib.util
+
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: calls.append((args, kwargs)))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    exec(compile(install_cell_source("https://example.invalid/repo"), "install-cell", "exec"), {})
+    (command,), options = calls[0]
+    assert command[1:4] == ["-m", "pip", "install"] and command[-1].endswith(
+        "git+https://example.invalid/repo"
+    )
+    assert options == {"check": True}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_chapter_follows_the_template(path):
+    notebook = nbformat.read(path, as_version=4)
+    markdown, code = _markdown(notebook), _code(notebook)
+    assert notebook.cells[1].cell_type == "markdown" and notebook.cells[1].source.startswith("# ")
+    assert "Learning goals" in markdown
+    assert "mtl.set_seed(" in code
+    exercises = re.findall(r"```\{exercise\}[^\n]*\n:label: (\S+)", markdown)
+    solved = set(re.findall(r"```\{solution(?:-start)?\} (\S+)", markdown))
+    assert len(exercises) >= 3, f"{path.name}: {len(exercises)} exercises, want at least 3"
+    assert set(exercises) <= solved, f"{path.name}: exercises without solutions {set(exercises) - solved}"
+    assert "## Takeaways" in markdown
+    assert "{cite" in markdown
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_every_glued_name_used_in_the_text_is_glued_in_code(path):
+    notebook = nbformat.read(path, as_version=4)
+    used = set(re.findall(r"\{glue:text\}`([A-Za-z_0-9]+)", _markdown(notebook)))
+    glued = set(re.findall(r"glue\(\s*\"([A-Za-z_0-9]+)\"", _code(notebook)))
+    assert used <= glued, f"{path.name}: text uses names never glued: {sorted(used - glued)}"
+
+
+def test_every_citation_is_in_the_bibliography():
+    keys = set(re.findall(r"@\w+\{([^,]+),", (ROOT / "references.bib").read_text()))
+    texts = [p.read_text() for p in BOOK.rglob("*.md")]
+    texts += [_markdown(nbformat.read(p, as_version=4)) for p in NOTEBOOKS]
+    cited = {
+        key.strip()
+        for text in texts
+        for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", text)
+        for key in group.split(",")
+    }
+    assert cited, "nothing is cited"
+    assert cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
+
+
+def _toc_files(entries):
+    for entry in entries:
+        if "file" in entry:
+            yield entry["file"]
+        yield from _toc_files(entry.get("sections", []))
+        yield from _toc_files(entry.get("chapters", []))
+
+
+def test_table_of_contents_lists_every_page_exactly_once():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    listed = [toc["root"], *_toc_files(toc["parts"])]
+    assert len(listed) == len(set(listed)), "a page is listed twice"
+    pages = {
+        str(p.relative_to(ROOT).with_suffix(""))
+        for p in BOOK.rglob("*")
+        if p.suffix in {".md", ".ipynb"} and ".ipynb_checkpoints" not in p.parts
+    }
+    assert set(listed) == pages, (
+        f"missing from toc: {pages - set(listed)}; not on disk: {set(listed) - pages}"
+    )
+    captions = [part["caption"] for part in toc["parts"]]
+    assert captions[:3] == [
+        "Part I. Multi-task learning",
+        "Part II. Multi-modal learning",
+        "Part III. The two together",
+    ]
+
+
+def test_configuration():
+    assert CONFIG["execute"]["timeout"] > 30
+    assert CONFIG["execute"]["allow_errors"] is False
+    assert "sphinx_exercise" in CONFIG["sphinx"]["extra_extensions"]
+    assert {"dollarmath", "amsmath"} <= set(CONFIG["parse"]["myst_enable_extensions"])
+    assert all((ROOT / bib).exists() for bib in CONFIG["bibtex_bibfiles"])
+    assert CONFIG["launch_buttons"]["colab_url"] and CONFIG["launch_buttons"]["binderhub_url"]
+    assert CONFIG["html"]["use_repository_button"] is True
+    assert repository_url().startswith("https://github.com/")
+
+
+def test_requirements_are_pinned():
+    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    lines = [line for line in lines if line]
+    assert "-e ." in lines
+    pins = dict(line.split("==") for line in lines if line != "-e .")
+    assert len(pins) == len(lines) - 1, "every requirement but the package itself is pinned with =="
+    assert pins["tensorflow"].startswith("2.21.")
+    assert pins["keras"].startswith("3.")
+    assert pins["jupyter-book"] == "1.0.4.post1"
+    for name in (
+        "nbmake",
+        "pytest",
+        "matplotlib",
+        "numpy",
+        "jupyterlab",
+        "palmerpenguins",
+        "sphinx-exercise",
+    ):
+        assert name in pins, f"{name} is not pinned in requirements.txt"
+
+
+def test_pytest_runs_the_notebooks():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'addopts = ".*--nbmake', pyproject)
+    assert re.search(r'testpaths = \[.*"book"', pyproject)
+
+
+def test_readme_and_ci_use_the_same_commands():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    for command in ("pip install -r requirements.txt", "jupyter-book build .", "pytest", "jupyter lab book/"):
+        assert command in readme, f"README lacks {command!r}"
+    assert "pip install -r requirements.txt" in ci and "pytest" in ci
+    assert "jupyter-book build . -W -n --keep-going" in ci
+    assert "venv" in ci
+
+
+@pytest.mark.parametrize("arguments", [["check"], ["format", "--check"]], ids=["lint", "format"])
+def test_ruff(arguments):
+    targets = ["mtl_tutorial", "tests", "tools", "book"]
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", *arguments, *targets], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,57 @@
+import pandas as pd
+import pytest
+
+import mtl_tutorial as mtl
+from mtl_tutorial.plots import task_curve
+
+SPECIES = mtl.Task("species", "classification", num_classes=3)
+MASS = mtl.Task("body_mass_g", "regression", unit="g")
+
+
+def test_task_curve_reads_prefixed_and_plain_histories():
+    multi = {
+        "species_loss": [3, 2],
+        "val_species_loss": [4, 3],
+        "body_mass_g_loss": [1, 0.5],
+        "loss": [4, 2.5],
+    }
+    assert task_curve(multi, "species") == {"train": [3, 2], "val": [4, 3]}
+    single = {"loss": [1.0, 0.5], "mae": [0.8, 0.6]}
+    assert task_curve(single, "body_mass_g", "mae") == {"train": [0.8, 0.6]}
+    with pytest.raises(ValueError, match="No 'accuracy' curve for task 'species'; the history has keys"):
+        task_curve(multi, "species", "accuracy")
+
+
+def test_plot_task_curves_draws_one_panel_per_task_and_two_lines_per_model():
+    multi = {
+        "species_loss": [3, 2],
+        "val_species_loss": [4, 3],
+        "body_mass_g_loss": [1, 0.5],
+        "val_body_mass_g_loss": [2, 1],
+    }
+    single = {
+        "species": {"loss": [3, 1], "val_loss": [3, 2]},
+        "body_mass_g": {"loss": [1, 1], "val_loss": [2, 2]},
+    }
+    fig = mtl.plots.plot_task_curves({"multi": multi, "single": single}, [SPECIES, MASS])
+    assert [ax.get_title() for ax in fig.axes] == ["species", "body_mass_g"]
+    assert all(len(ax.get_lines()) == 4 for ax in fig.axes)
+    assert fig.axes[1].get_ylabel() == "MSE (standardised units)"
+
+
+def test_plot_paired_seeds():
+    results = pd.DataFrame(
+        [
+            {"seed": s, "model": m, "task": t.name, "value": v}
+            for s in range(3)
+            for m, v in (("a", 1.0 + s), ("b", 2.0 + s))
+            for t in (SPECIES, MASS)
+        ]
+    )
+    fig = mtl.plots.plot_paired_seeds(results, [SPECIES, MASS], models=["b", "a"])
+    assert len(fig.axes) == 2
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["b", "a"]
+    assert "higher is better" in fig.axes[0].get_ylabel()
+    assert fig.axes[1].get_ylabel() == "MAE (g) (lower is better)"
+    with pytest.raises(ValueError, match=r"results lacks columns \['value'\]"):
+        mtl.plots.plot_paired_seeds(results.drop(columns="value"), [SPECIES])

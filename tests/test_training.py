@@ -1,0 +1,99 @@
+import keras
+import numpy as np
+import pytest
+
+import mtl_tutorial as mtl
+
+
+def _train_once(data, seed):
+    mtl.set_seed(seed)
+    model = mtl.models.build_shared_trunk(data.input_dim, data.tasks, hidden_units=(16,))
+    mtl.training.compile_for_tasks(model, data.tasks, learning_rate=3e-3)
+    history = model.fit(
+        mtl.training.to_dataset(data.train, shuffle=True, seed=seed), epochs=3, shuffle=False, verbose=0
+    )
+    return model, history.history
+
+
+def test_same_seed_same_numbers(penguins):
+    first, logs_a = _train_once(penguins, seed=7)
+    second, logs_b = _train_once(penguins, seed=7)
+    assert logs_a["loss"] == logs_b["loss"]
+    for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    _, logs_c = _train_once(penguins, seed=8)
+    assert logs_a["loss"] != logs_c["loss"]
+
+
+def test_compile_logs_a_loss_and_metric_per_task_and_learns(penguins):
+    _, logs = _train_once(penguins, seed=0)
+    assert {"species_loss", "species_accuracy", "body_mass_g_loss", "body_mass_g_mae", "loss"} <= set(logs)
+    assert logs["loss"][-1] < logs["loss"][0]
+
+
+def test_loss_weights_enter_the_total_loss(penguins):
+    mtl.set_seed(0)
+    model = mtl.models.build_shared_trunk(penguins.input_dim, penguins.tasks, hidden_units=(8,))
+    mtl.training.compile_for_tasks(model, penguins.tasks, loss_weights={"species": 2.0, "body_mass_g": 0.5})
+    # One batch, so that the logged per-task losses and the total are means over the same examples.
+    logs = model.evaluate(
+        penguins.val.x, penguins.val.y, batch_size=len(penguins.val), verbose=0, return_dict=True
+    )
+    expected = 2.0 * logs["species_loss"] + 0.5 * logs["body_mass_g_loss"]
+    assert logs["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_compile_refuses_mismatched_tasks(penguins, two_tasks):
+    model = mtl.models.build_shared_trunk(penguins.input_dim, penguins.tasks)
+    with pytest.raises(ValueError, match="outputs .* must be named after the tasks"):
+        mtl.training.compile_for_tasks(model, two_tasks)
+    with pytest.raises(
+        ValueError, match=r"loss_weights must be keyed by the task names.*unknown keys \['mass'\]"
+    ):
+        mtl.training.compile_for_tasks(model, penguins.tasks, loss_weights={"species": 1, "mass": 1})
+
+
+def test_to_dataset_batches_and_selects_tasks(penguins):
+    species = penguins.task("species")
+    dataset = mtl.training.to_dataset(penguins.train, [species], batch_size=64)
+    batches = list(dataset)
+    assert [len(x) for x, _ in batches] == [64, 64, 64, 7]
+    x, y = batches[0]
+    assert x.shape == (64, 5) and set(y) == {"species"}
+    np.testing.assert_array_equal(x.numpy(), penguins.train.x[:64])
+
+
+def test_to_dataset_shuffles_reproducibly(penguins):
+    def first_batch(seed):
+        return next(iter(mtl.training.to_dataset(penguins.train, shuffle=True, seed=seed)))[0].numpy()
+
+    np.testing.assert_array_equal(first_batch(1), first_batch(1))
+    assert not np.array_equal(first_batch(1), penguins.train.x[:32])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"batch_size": 0}, "batch_size must be a positive integer; got batch_size=0"),
+        ({"shuffle": True}, "shuffle=True needs a seed"),
+        ({"tasks": [mtl.Task("wing", "regression")]}, r"Unknown tasks \['wing'\]"),
+    ],
+)
+def test_to_dataset_refuses_bad_arguments(penguins, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        mtl.training.to_dataset(penguins.train, **kwargs)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "0"])
+def test_set_seed_refuses_bad_seeds(seed):
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        mtl.set_seed(seed)
+
+
+def test_set_seed_seeds_numpy_and_keras():
+    mtl.set_seed(3)
+    a = np.random.rand(), keras.random.uniform((2,), seed=None).numpy()  # noqa: NPY002 (global state on purpose)
+    mtl.set_seed(3)
+    b = np.random.rand(), keras.random.uniform((2,), seed=None).numpy()  # noqa: NPY002 (global state on purpose)
+    assert a[0] == b[0]
+    np.testing.assert_array_equal(a[1], b[1])
