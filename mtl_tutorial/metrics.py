@@ -43,7 +43,9 @@ def task_metric(task: Task, y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(mean_absolute_error(y_true.reshape(-1), y_pred.reshape(-1)))
 
 
-def evaluate_tasks(model: keras.Model, data: MultiTaskData, split: str = "test") -> dict[str, float]:
+def evaluate_tasks(
+    model: keras.Model, data: MultiTaskData, split: str = "test"
+) -> dict[str, float]:
     """Headline metric of every task the model predicts, on one split, in original units.
 
     Regression targets and predictions are mapped back through ``data.to_original_units`` first, so a
@@ -58,9 +60,13 @@ def evaluate_tasks(model: keras.Model, data: MultiTaskData, split: str = "test")
     predictions = model(part.x, training=False)
     if not isinstance(predictions, dict):
         if len(model.output_names) != 1:
-            raise ValueError("evaluate_tasks needs a model whose outputs are named after tasks.")
+            raise ValueError(
+                "evaluate_tasks needs a model whose outputs are named after tasks."
+            )
         predictions = {model.output_names[0]: predictions}
-    predictions = {name: keras.ops.convert_to_numpy(value) for name, value in predictions.items()}
+    predictions = {
+        name: keras.ops.convert_to_numpy(value) for name, value in predictions.items()
+    }
     scores = {}
     for name, y_pred in predictions.items():
         task = data.task(name)

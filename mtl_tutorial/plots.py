@@ -31,7 +31,9 @@ PALETTE: tuple[str, ...] = (
 History = keras.callbacks.History | Mapping[str, Sequence[float]]
 
 
-def task_curve(history: History, task: str, metric: str = "loss") -> dict[str, list[float]]:
+def task_curve(
+    history: History, task: str, metric: str = "loss"
+) -> dict[str, list[float]]:
     """One task's training and validation curves from a Keras history.
 
     Multi-output models log ``"{task}_{metric}"``; a model with a single output logs plain
@@ -50,7 +52,9 @@ def task_curve(history: History, task: str, metric: str = "loss") -> dict[str, l
             if f"val_{key}" in logs:
                 curves["val"] = list(logs[f"val_{key}"])
             return curves
-    raise ValueError(f"No {metric!r} curve for task {task!r}; the history has keys {sorted(logs)}.")
+    raise ValueError(
+        f"No {metric!r} curve for task {task!r}; the history has keys {sorted(logs)}."
+    )
 
 
 def plot_task_curves(
@@ -71,7 +75,9 @@ def plot_task_curves(
         The figure: training curves solid, validation curves dashed.
     """
     tasks = check_tasks(tasks)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.2), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(tasks), figsize=(4.2 * len(tasks), 3.2), squeeze=False
+    )
     for ax, task in zip(axes[0], tasks, strict=True):
         for colour, (label, history) in zip(PALETTE, histories.items(), strict=False):
             if isinstance(history, Mapping) and task.name in history:
@@ -80,7 +86,13 @@ def plot_task_curves(
             epochs = np.arange(1, len(curves["train"]) + 1)
             ax.plot(epochs, curves["train"], color=colour, label=f"{label}, training")
             if "val" in curves:
-                ax.plot(epochs, curves["val"], color=colour, ls="--", label=f"{label}, validation")
+                ax.plot(
+                    epochs,
+                    curves["val"],
+                    color=colour,
+                    ls="--",
+                    label=f"{label}, validation",
+                )
         ax.set(title=task.name, xlabel="epoch", ylabel=_metric_label(task, metric))
         ax.grid(alpha=0.3)
     axes[0, -1].legend(fontsize="small", frameon=False)
@@ -104,18 +116,33 @@ def plot_paired_seeds(
     tasks = check_tasks(tasks)
     missing = {"seed", "model", "task", "value"} - set(results.columns)
     if missing:
-        raise ValueError(f"results lacks columns {sorted(missing)}; it has {list(results.columns)}.")
+        raise ValueError(
+            f"results lacks columns {sorted(missing)}; it has {list(results.columns)}."
+        )
     models = list(dict.fromkeys(results["model"])) if models is None else list(models)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(3.6 * len(tasks), 3.2), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(tasks), figsize=(3.6 * len(tasks), 3.2), squeeze=False
+    )
     for ax, task in zip(axes[0], tasks, strict=True):
-        table = results[results["task"] == task.name].pivot(index="seed", columns="model", values="value")
+        table = results[results["task"] == task.name].pivot(
+            index="seed", columns="model", values="value"
+        )
         table = table[models]
         positions = np.arange(len(models))
         for seed_values in table.to_numpy():
             ax.plot(positions, seed_values, color="0.75", lw=1, zorder=1)
         for position, colour, model in zip(positions, PALETTE, models, strict=False):
-            ax.scatter(np.full(len(table), position), table[model], color=colour, zorder=2)
-            ax.hlines(table[model].mean(), position - 0.2, position + 0.2, color="black", lw=2, zorder=3)
+            ax.scatter(
+                np.full(len(table), position), table[model], color=colour, zorder=2
+            )
+            ax.hlines(
+                table[model].mean(),
+                position - 0.2,
+                position + 0.2,
+                color="black",
+                lw=2,
+                zorder=3,
+            )
         better = "higher" if task.higher_is_better else "lower"
         ax.set(title=task.name, xticks=positions, xlim=(-0.5, len(models) - 0.5))
         ax.set_xticklabels(models)
@@ -127,7 +154,11 @@ def plot_paired_seeds(
 
 def _metric_label(task: Task, metric: str) -> str:
     if metric == "loss":
-        return "cross-entropy" if task.kind == "classification" else "MSE (standardised units)"
+        return (
+            "cross-entropy"
+            if task.kind == "classification"
+            else "MSE (standardised units)"
+        )
     if metric == "mae" and task.unit:
         return f"MAE ({task.unit})"
     return metric

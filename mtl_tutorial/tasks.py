@@ -45,7 +45,9 @@ class Task:
                 f"Task name must be a Python identifier such as 'species'; got name={self.name!r}."
             )
         if self.kind not in TASK_KINDS:
-            raise ValueError(f"Task {self.name!r}: kind must be one of {TASK_KINDS}; got kind={self.kind!r}.")
+            raise ValueError(
+                f"Task {self.name!r}: kind must be one of {TASK_KINDS}; got kind={self.kind!r}."
+            )
         if self.kind == "classification":
             if not isinstance(self.num_classes, int) or self.num_classes < 2:
                 raise ValueError(
@@ -75,7 +77,11 @@ class Task:
     @property
     def loss(self) -> str:
         """Keras loss name: sparse categorical cross-entropy or mean squared error."""
-        return "sparse_categorical_crossentropy" if self.kind == "classification" else "mse"
+        return (
+            "sparse_categorical_crossentropy"
+            if self.kind == "classification"
+            else "mse"
+        )
 
     @property
     def metric(self) -> str:
@@ -103,7 +109,9 @@ def check_tasks(tasks: Sequence[Task], argument: str = "tasks") -> tuple[Task, .
         tasks = (tasks,)
     tasks = tuple(tasks)
     if not tasks:
-        raise ValueError(f"{argument} must name at least one Task; got an empty sequence.")
+        raise ValueError(
+            f"{argument} must name at least one Task; got an empty sequence."
+        )
     for task in tasks:
         if not isinstance(task, Task):
             raise ValueError(
@@ -112,7 +120,9 @@ def check_tasks(tasks: Sequence[Task], argument: str = "tasks") -> tuple[Task, .
     names = task_names(tasks)
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise ValueError(f"{argument} repeats task names {duplicates}; each task needs its own name.")
+        raise ValueError(
+            f"{argument} repeats task names {duplicates}; each task needs its own name."
+        )
     return tasks
 
 

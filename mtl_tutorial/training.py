@@ -97,15 +97,21 @@ def to_dataset(
         Pass it to ``fit`` with ``shuffle=False``: the dataset shuffles itself.
     """
     if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got batch_size={batch_size!r}.")
+        raise ValueError(
+            f"batch_size must be a positive integer; got batch_size={batch_size!r}."
+        )
     if shuffle and seed is None:
-        raise ValueError("shuffle=True needs a seed so that runs repeat; got seed=None.")
+        raise ValueError(
+            "shuffle=True needs a seed so that runs repeat; got seed=None."
+        )
     y = split.y
     if tasks is not None:
         wanted = task_names(check_tasks(tasks))
         unknown = sorted(set(wanted) - set(y))
         if unknown:
-            raise ValueError(f"Unknown tasks {unknown}; the split has targets for {sorted(y)}.")
+            raise ValueError(
+                f"Unknown tasks {unknown}; the split has targets for {sorted(y)}."
+            )
         y = {name: y[name] for name in wanted}
     dataset = tf.data.Dataset.from_tensor_slices((split.x, y))
     if shuffle:

@@ -42,9 +42,13 @@ def test_there_are_chapters():
 def test_notebook_is_committed_without_outputs(path):
     notebook = nbformat.read(path, as_version=4)
     dirty = [
-        i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)
+        i
+        for i, c in enumerate(notebook.cells)
+        if c.cell_type == "code" and (c.outputs or c.execution_count)
     ]
-    assert not dirty, f"{path.name}: cells {dirty} carry outputs or execution counts; run nbstripout"
+    assert not dirty, (
+        f"{path.name}: cells {dirty} carry outputs or execution counts; run nbstripout"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
@@ -71,9 +75,16 @@ def test_install_cell_installs_when_the_package_is_missing(monkeypatch):
     import importlib.util
 
     calls = []
-    monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: calls.append((args, kwargs)))
+    monkeypatch.setattr(
+        subprocess, "run", lambda *args, **kwargs: calls.append((args, kwargs))
+    )
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    exec(compile(install_cell_source("https://example.invalid/repo"), "install-cell", "exec"), {})
+    exec(
+        compile(
+            install_cell_source("https://example.invalid/repo"), "install-cell", "exec"
+        ),
+        {},
+    )
     (command,), options = calls[0]
     assert command[1:4] == ["-m", "pip", "install"] and command[-1].endswith(
         "git+https://example.invalid/repo"
@@ -85,13 +96,19 @@ def test_install_cell_installs_when_the_package_is_missing(monkeypatch):
 def test_chapter_follows_the_template(path):
     notebook = nbformat.read(path, as_version=4)
     markdown, code = _markdown(notebook), _code(notebook)
-    assert notebook.cells[1].cell_type == "markdown" and notebook.cells[1].source.startswith("# ")
+    assert notebook.cells[1].cell_type == "markdown" and notebook.cells[
+        1
+    ].source.startswith("# ")
     assert "Learning goals" in markdown
     assert "mtl.set_seed(" in code
     exercises = re.findall(r"```\{exercise\}[^\n]*\n:label: (\S+)", markdown)
     solved = set(re.findall(r"```\{solution(?:-start)?\} (\S+)", markdown))
-    assert len(exercises) >= 3, f"{path.name}: {len(exercises)} exercises, want at least 3"
-    assert set(exercises) <= solved, f"{path.name}: exercises without solutions {set(exercises) - solved}"
+    assert len(exercises) >= 3, (
+        f"{path.name}: {len(exercises)} exercises, want at least 3"
+    )
+    assert set(exercises) <= solved, (
+        f"{path.name}: exercises without solutions {set(exercises) - solved}"
+    )
     assert "## Takeaways" in markdown
     assert "{cite" in markdown
 
@@ -100,8 +117,17 @@ def test_chapter_follows_the_template(path):
 def test_every_glued_name_used_in_the_text_is_glued_in_code(path):
     notebook = nbformat.read(path, as_version=4)
     used = set(re.findall(r"\{glue:text\}`([A-Za-z_0-9]+)", _markdown(notebook)))
-    glued = set(re.findall(r"glue\(\s*\"([A-Za-z_0-9]+)\"", _code(notebook)))
-    assert used <= glued, f"{path.name}: text uses names never glued: {sorted(used - glued)}"
+    # Names glued directly, glue("name", ...), or as keys of a dict looped over into glue().
+    gluing = [
+        c.source
+        for c in notebook.cells
+        if c.cell_type == "code" and "glue(" in c.source
+    ]
+    glued = set(re.findall(r"glue\(\s*\"([A-Za-z_0-9]+)\"", "\n".join(gluing)))
+    glued |= set(re.findall(r"^\s*\"([A-Za-z_0-9]+)\":", "\n".join(gluing), flags=re.M))
+    assert used <= glued, (
+        f"{path.name}: text uses names never glued: {sorted(used - glued)}"
+    )
 
 
 def test_every_citation_is_in_the_bibliography():
@@ -152,17 +178,25 @@ def test_configuration():
     assert "sphinx_exercise" in CONFIG["sphinx"]["extra_extensions"]
     assert {"dollarmath", "amsmath"} <= set(CONFIG["parse"]["myst_enable_extensions"])
     assert all((ROOT / bib).exists() for bib in CONFIG["bibtex_bibfiles"])
-    assert CONFIG["launch_buttons"]["colab_url"] and CONFIG["launch_buttons"]["binderhub_url"]
+    assert (
+        CONFIG["launch_buttons"]["colab_url"]
+        and CONFIG["launch_buttons"]["binderhub_url"]
+    )
     assert CONFIG["html"]["use_repository_button"] is True
     assert repository_url().startswith("https://github.com/")
 
 
 def test_requirements_are_pinned():
-    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    lines = [
+        line.split("#")[0].strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+    ]
     lines = [line for line in lines if line]
     assert "-e ." in lines
     pins = dict(line.split("==") for line in lines if line != "-e .")
-    assert len(pins) == len(lines) - 1, "every requirement but the package itself is pinned with =="
+    assert len(pins) == len(lines) - 1, (
+        "every requirement but the package itself is pinned with =="
+    )
     assert pins["tensorflow"].startswith("2.21.")
     assert pins["keras"].startswith("3.")
     assert pins["jupyter-book"] == "1.0.4.post1"
@@ -187,17 +221,27 @@ def test_pytest_runs_the_notebooks():
 def test_readme_and_ci_use_the_same_commands():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    for command in ("pip install -r requirements.txt", "jupyter-book build .", "pytest", "jupyter lab book/"):
+    for command in (
+        "pip install -r requirements.txt",
+        "jupyter-book build .",
+        "pytest",
+        "jupyter lab book/",
+    ):
         assert command in readme, f"README lacks {command!r}"
     assert "pip install -r requirements.txt" in ci and "pytest" in ci
     assert "jupyter-book build . -W -n --keep-going" in ci
     assert "venv" in ci
 
 
-@pytest.mark.parametrize("arguments", [["check"], ["format", "--check"]], ids=["lint", "format"])
+@pytest.mark.parametrize(
+    "arguments", [["check"], ["format", "--check"]], ids=["lint", "format"]
+)
 def test_ruff(arguments):
     targets = ["mtl_tutorial", "tests", "tools", "book"]
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", *arguments, *targets], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "ruff", *arguments, *targets],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -21,14 +21,25 @@ def test_default_penguins_shapes_and_types(penguins):
     for name in ("train", "val", "test"):
         split = penguins.split(name)
         assert split.x.dtype == np.float32 and split.x.shape == (len(split), 5)
-        assert split.y["species"].dtype == np.int32 and split.y["species"].shape == (len(split),)
-        assert split.y["body_mass_g"].dtype == np.float32 and split.y["body_mass_g"].shape == (len(split), 1)
+        assert split.y["species"].dtype == np.int32 and split.y["species"].shape == (
+            len(split),
+        )
+        assert split.y["body_mass_g"].dtype == np.float32 and split.y[
+            "body_mass_g"
+        ].shape == (len(split), 1)
         assert not np.isnan(split.x).any()
 
 
 def test_missing_values_are_dropped_and_counted(penguins):
     raw = palmerpenguins.load_penguins()
-    used = ["species", "body_mass_g", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "sex"]
+    used = [
+        "species",
+        "body_mass_g",
+        "bill_length_mm",
+        "bill_depth_mm",
+        "flipper_length_mm",
+        "sex",
+    ]
     assert penguins.n_dropped == raw[used].isna().any(axis=1).sum() == 11
     # Without sex among the columns only the two unmeasured birds go.
     no_sex = mtl.data.load_penguins(features=("bill_length_mm", "flipper_length_mm"))
@@ -41,7 +52,8 @@ def test_split_is_a_seeded_stratified_partition(penguins):
     np.testing.assert_array_equal(penguins.test.x, again.test.x)
     assert not np.array_equal(penguins.test.x, other.test.x)
     shares = [
-        np.bincount(penguins.split(s).y["species"], minlength=3) / len(penguins.split(s))
+        np.bincount(penguins.split(s).y["species"], minlength=3)
+        / len(penguins.split(s))
         for s in ("train", "val", "test")
     ]
     np.testing.assert_allclose(shares[0], shares[1], atol=0.03)
@@ -67,10 +79,17 @@ def test_original_units_round_trip(penguins):
 
 
 def test_other_task_sets():
-    data = mtl.data.load_penguins(tasks=("sex", "flipper_length_mm"), features=("island", "bill_depth_mm"))
+    data = mtl.data.load_penguins(
+        tasks=("sex", "flipper_length_mm"), features=("island", "bill_depth_mm")
+    )
     assert [t.kind for t in data.tasks] == ["classification", "regression"]
     assert data.tasks[1].unit == "mm"
-    assert data.feature_names == ("bill_depth_mm", "island_Biscoe", "island_Dream", "island_Torgersen")
+    assert data.feature_names == (
+        "bill_depth_mm",
+        "island_Biscoe",
+        "island_Dream",
+        "island_Torgersen",
+    )
 
 
 @pytest.mark.parametrize(
@@ -79,8 +98,14 @@ def test_other_task_sets():
         ({"tasks": ("beak_colour",)}, r"Unknown tasks \['beak_colour'\]"),
         ({"features": ("wingspan",)}, r"Unknown features \['wingspan'\]"),
         ({"tasks": ()}, "tasks must name at least one column"),
-        ({"tasks": ("species",), "features": ("species",)}, "in both tasks and features"),
-        ({"val_fraction": 0.0}, "val_fraction must lie strictly between 0 and 1; got 0.0"),
+        (
+            {"tasks": ("species",), "features": ("species",)},
+            "in both tasks and features",
+        ),
+        (
+            {"val_fraction": 0.0},
+            "val_fraction must lie strictly between 0 and 1; got 0.0",
+        ),
         ({"val_fraction": 0.5, "test_fraction": 0.5}, "must leave rows for training"),
     ],
 )
@@ -91,7 +116,9 @@ def test_bad_arguments_are_refused(kwargs, message):
 
 def test_stratified_split_partitions_rows():
     labels = np.repeat([0, 1], 50)
-    parts = stratified_split(100, labels=labels, val_fraction=0.2, test_fraction=0.2, seed=3)
+    parts = stratified_split(
+        100, labels=labels, val_fraction=0.2, test_fraction=0.2, seed=3
+    )
     together = np.concatenate(list(parts.values()))
     np.testing.assert_array_equal(np.sort(together), np.arange(100))
     assert [len(parts[k]) for k in ("train", "val", "test")] == [60, 20, 20]
@@ -106,13 +133,17 @@ def test_sample_draws_distinct_rows(penguins):
     rows = {tuple(r) for r in small.x.tolist()}
     assert rows <= {tuple(r) for r in penguins.train.x.tolist()}
     np.testing.assert_array_equal(small.x, penguins.train.sample(30, seed=4).x)
-    with pytest.raises(ValueError, match="n must be an integer between 1 and 199; got n=500"):
+    with pytest.raises(
+        ValueError, match="n must be an integer between 1 and 199; got n=500"
+    ):
         penguins.train.sample(500, seed=0)
 
 
 def test_task_lookup(penguins):
     assert penguins.task("species").num_classes == 3
-    with pytest.raises(ValueError, match="Unknown task 'wing'; this data set has tasks"):
+    with pytest.raises(
+        ValueError, match="Unknown task 'wing'; this data set has tasks"
+    ):
         penguins.task("wing")
     with pytest.raises(ValueError, match="split name must be one of"):
         penguins.split("validation")
@@ -120,9 +151,12 @@ def test_task_lookup(penguins):
 
 def test_container_refuses_mismatched_rows(penguins):
     bad = mtl.data.Split(
-        x=penguins.train.x, y={**penguins.train.y, "species": penguins.train.y["species"][:5]}
+        x=penguins.train.x,
+        y={**penguins.train.y, "species": penguins.train.y["species"][:5]},
     )
-    with pytest.raises(ValueError, match=r"train.y\['species'\] has 5 rows but train.x has 199"):
+    with pytest.raises(
+        ValueError, match=r"train.y\['species'\] has 5 rows but train.x has 199"
+    ):
         mtl.data.MultiTaskData(
             tasks=penguins.tasks,
             train=bad,

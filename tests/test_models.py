@@ -7,7 +7,11 @@ import mtl_tutorial as mtl
 
 def test_shared_trunk_matches_the_seed_architecture(two_tasks):
     model = mtl.models.build_shared_trunk(10, two_tasks)
-    dense = {layer.name: layer for layer in model.layers if isinstance(layer, keras.layers.Dense)}
+    dense = {
+        layer.name: layer
+        for layer in model.layers
+        if isinstance(layer, keras.layers.Dense)
+    }
     assert dense["shared_0"].units == 128 and dense["shared_1"].units == 64
     assert dense["kind"].units == 3 and dense["kind"].activation.__name__ == "softmax"
     assert dense["size"].units == 1 and dense["size"].activation.__name__ == "linear"
@@ -56,8 +60,14 @@ def test_model_saves_and_loads(tmp_path, two_tasks):
     ("kwargs", "message"),
     [
         ({"input_dim": 0}, "input_dim must be a positive integer; got input_dim=0"),
-        ({"input_dim": (5,)}, r"input_dim must be a positive integer; got input_dim=\(5,\)"),
-        ({"hidden_units": (128, -1)}, r"hidden_units must be positive integers.*got \(128, -1\)"),
+        (
+            {"input_dim": (5,)},
+            r"input_dim must be a positive integer; got input_dim=\(5,\)",
+        ),
+        (
+            {"hidden_units": (128, -1)},
+            r"hidden_units must be positive integers.*got \(128, -1\)",
+        ),
         ({"tasks": []}, "at least one Task"),
     ],
 )

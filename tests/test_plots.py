@@ -18,7 +18,9 @@ def test_task_curve_reads_prefixed_and_plain_histories():
     assert task_curve(multi, "species") == {"train": [3, 2], "val": [4, 3]}
     single = {"loss": [1.0, 0.5], "mae": [0.8, 0.6]}
     assert task_curve(single, "body_mass_g", "mae") == {"train": [0.8, 0.6]}
-    with pytest.raises(ValueError, match="No 'accuracy' curve for task 'species'; the history has keys"):
+    with pytest.raises(
+        ValueError, match="No 'accuracy' curve for task 'species'; the history has keys"
+    ):
         task_curve(multi, "species", "accuracy")
 
 
@@ -33,7 +35,9 @@ def test_plot_task_curves_draws_one_panel_per_task_and_two_lines_per_model():
         "species": {"loss": [3, 1], "val_loss": [3, 2]},
         "body_mass_g": {"loss": [1, 1], "val_loss": [2, 2]},
     }
-    fig = mtl.plots.plot_task_curves({"multi": multi, "single": single}, [SPECIES, MASS])
+    fig = mtl.plots.plot_task_curves(
+        {"multi": multi, "single": single}, [SPECIES, MASS]
+    )
     assert [ax.get_title() for ax in fig.axes] == ["species", "body_mass_g"]
     assert all(len(ax.get_lines()) == 4 for ax in fig.axes)
     assert fig.axes[1].get_ylabel() == "MSE (standardised units)"

@@ -52,13 +52,17 @@ def test_check_tasks(two_tasks):
         check_tasks([])
     with pytest.raises(ValueError, match="repeats task names \\['kind'\\]"):
         check_tasks([two_tasks[0], two_tasks[0]])
-    with pytest.raises(ValueError, match="must hold mtl_tutorial.Task objects; got str"):
+    with pytest.raises(
+        ValueError, match="must hold mtl_tutorial.Task objects; got str"
+    ):
         check_tasks(["kind"])
 
 
 def test_check_keys_names_unknown_and_missing(two_tasks):
     check_keys({"kind": 1, "size": 2}, two_tasks, "y")
-    with pytest.raises(ValueError, match=r"unknown keys \['colour'\], missing keys \['size'\]"):
+    with pytest.raises(
+        ValueError, match=r"unknown keys \['colour'\], missing keys \['size'\]"
+    ):
         check_keys({"kind": 1, "colour": 2}, two_tasks, "y")
     with pytest.raises(ValueError, match="y must be a dict keyed by task name"):
         check_keys([1, 2], two_tasks, "y")

@@ -7,10 +7,15 @@ import mtl_tutorial as mtl
 
 def _train_once(data, seed):
     mtl.set_seed(seed)
-    model = mtl.models.build_shared_trunk(data.input_dim, data.tasks, hidden_units=(16,))
+    model = mtl.models.build_shared_trunk(
+        data.input_dim, data.tasks, hidden_units=(16,)
+    )
     mtl.training.compile_for_tasks(model, data.tasks, learning_rate=3e-3)
     history = model.fit(
-        mtl.training.to_dataset(data.train, shuffle=True, seed=seed), epochs=3, shuffle=False, verbose=0
+        mtl.training.to_dataset(data.train, shuffle=True, seed=seed),
+        epochs=3,
+        shuffle=False,
+        verbose=0,
     )
     return model, history.history
 
@@ -27,17 +32,31 @@ def test_same_seed_same_numbers(penguins):
 
 def test_compile_logs_a_loss_and_metric_per_task_and_learns(penguins):
     _, logs = _train_once(penguins, seed=0)
-    assert {"species_loss", "species_accuracy", "body_mass_g_loss", "body_mass_g_mae", "loss"} <= set(logs)
+    assert {
+        "species_loss",
+        "species_accuracy",
+        "body_mass_g_loss",
+        "body_mass_g_mae",
+        "loss",
+    } <= set(logs)
     assert logs["loss"][-1] < logs["loss"][0]
 
 
 def test_loss_weights_enter_the_total_loss(penguins):
     mtl.set_seed(0)
-    model = mtl.models.build_shared_trunk(penguins.input_dim, penguins.tasks, hidden_units=(8,))
-    mtl.training.compile_for_tasks(model, penguins.tasks, loss_weights={"species": 2.0, "body_mass_g": 0.5})
+    model = mtl.models.build_shared_trunk(
+        penguins.input_dim, penguins.tasks, hidden_units=(8,)
+    )
+    mtl.training.compile_for_tasks(
+        model, penguins.tasks, loss_weights={"species": 2.0, "body_mass_g": 0.5}
+    )
     # One batch, so that the logged per-task losses and the total are means over the same examples.
     logs = model.evaluate(
-        penguins.val.x, penguins.val.y, batch_size=len(penguins.val), verbose=0, return_dict=True
+        penguins.val.x,
+        penguins.val.y,
+        batch_size=len(penguins.val),
+        verbose=0,
+        return_dict=True,
     )
     expected = 2.0 * logs["species_loss"] + 0.5 * logs["body_mass_g_loss"]
     assert logs["loss"] == pytest.approx(expected, rel=1e-5)
@@ -48,9 +67,12 @@ def test_compile_refuses_mismatched_tasks(penguins, two_tasks):
     with pytest.raises(ValueError, match="outputs .* must be named after the tasks"):
         mtl.training.compile_for_tasks(model, two_tasks)
     with pytest.raises(
-        ValueError, match=r"loss_weights must be keyed by the task names.*unknown keys \['mass'\]"
+        ValueError,
+        match=r"loss_weights must be keyed by the task names.*unknown keys \['mass'\]",
     ):
-        mtl.training.compile_for_tasks(model, penguins.tasks, loss_weights={"species": 1, "mass": 1})
+        mtl.training.compile_for_tasks(
+            model, penguins.tasks, loss_weights={"species": 1, "mass": 1}
+        )
 
 
 def test_to_dataset_batches_and_selects_tasks(penguins):
@@ -65,7 +87,9 @@ def test_to_dataset_batches_and_selects_tasks(penguins):
 
 def test_to_dataset_shuffles_reproducibly(penguins):
     def first_batch(seed):
-        return next(iter(mtl.training.to_dataset(penguins.train, shuffle=True, seed=seed)))[0].numpy()
+        return next(
+            iter(mtl.training.to_dataset(penguins.train, shuffle=True, seed=seed))
+        )[0].numpy()
 
     np.testing.assert_array_equal(first_batch(1), first_batch(1))
     assert not np.array_equal(first_batch(1), penguins.train.x[:32])

@@ -40,12 +40,17 @@ def run_one(path: Path) -> dict[str, float]:
 
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
     client.execute()  # starts a kernel, runs every cell, shuts the kernel down
     wall = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # Linux reports KiB
+    peak = (
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    )  # Linux reports KiB
     return {"seconds": wall, "peak_bytes": float(peak)}
 
 
@@ -64,7 +69,9 @@ def measure(path: Path) -> dict[str, float]:
 
 
 def table(rows: list[tuple[str, dict[str, float]]]) -> str:
-    lines = ["| notebook | wall time (s) | budget (s) | peak memory (MiB) | budget (MiB) | within budget |"]
+    lines = [
+        "| notebook | wall time (s) | budget (s) | peak memory (MiB) | budget (MiB) | within budget |"
+    ]
     lines.append("|---|---:|---:|---:|---:|---|")
     for name, m in rows:
         budget = SECONDS.get(name, DEFAULT_SECONDS)
@@ -85,7 +92,9 @@ def table(rows: list[tuple[str, dict[str, float]]]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook in book/")
+    parser.add_argument(
+        "notebooks", nargs="*", type=Path, help="default: every notebook in book/"
+    )
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.one:

@@ -23,28 +23,33 @@ def repository_url(config: Path = ROOT / "_config.yml") -> str:
     """``repository.url`` from the book's configuration."""
     url = yaml.safe_load(config.read_text())["repository"]["url"]
     if not url.startswith("https://"):
-        raise ValueError(f"repository.url in {config} must be an https URL; got {url!r}.")
+        raise ValueError(
+            f"repository.url in {config} must be an https URL; got {url!r}."
+        )
     return url.rstrip("/")
 
 
 def install_cell_source(url: str) -> str:
     """The first cell of every notebook: install ``mtl_tutorial`` from ``url`` when it is missing."""
     return (
-        "# Installs the book's helper package when it is missing (as on Colab); does nothing otherwise.\n"
+        "# Installs the book's helper package if it is missing (as on Colab).\n"
         "import importlib.util\n"
         "import subprocess\n"
         "import sys\n"
         "\n"
         'if importlib.util.find_spec("mtl_tutorial") is None:\n'
         f'    package = "mtl_tutorial @ git+{url}"\n'
-        '    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", package], check=True)\n'
+        '    command = [sys.executable, "-m", "pip", "install", "--quiet", package]\n'
+        "    subprocess.run(command, check=True)\n"
         "    importlib.invalidate_caches()"
     )
 
 
 def notebooks(root: Path = ROOT / "book") -> list[Path]:
     """Every chapter notebook under ``root``."""
-    return sorted(p for p in root.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    return sorted(
+        p for p in root.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
+    )
 
 
 def sync(paths: list[Path], url: str) -> list[Path]:
@@ -54,7 +59,11 @@ def sync(paths: list[Path], url: str) -> list[Path]:
     for path in paths:
         notebook = nbformat.read(path, as_version=4)
         first = notebook.cells[0] if notebook.cells else None
-        if first is not None and first.cell_type == "code" and 'find_spec("mtl_tutorial")' in first.source:
+        if (
+            first is not None
+            and first.cell_type == "code"
+            and 'find_spec("mtl_tutorial")' in first.source
+        ):
             if first.source == wanted:
                 continue
             first.source = wanted

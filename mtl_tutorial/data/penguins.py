@@ -28,7 +28,12 @@ NUMERIC_COLUMNS: dict[str, str] = {
 #: Categorical columns.
 CATEGORICAL_COLUMNS: tuple[str, ...] = ("species", "island", "sex")
 #: The inputs used when ``features`` is not given (minus any column chosen as a task).
-DEFAULT_FEATURES: tuple[str, ...] = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "sex")
+DEFAULT_FEATURES: tuple[str, ...] = (
+    "bill_length_mm",
+    "bill_depth_mm",
+    "flipper_length_mm",
+    "sex",
+)
 
 
 def load_penguins(
@@ -70,11 +75,17 @@ def load_penguins(
     """
     known = (*NUMERIC_COLUMNS, *CATEGORICAL_COLUMNS)
     tasks = _check_columns(tasks, "tasks", known)
-    features = tuple(c for c in DEFAULT_FEATURES if c not in tasks) if features is None else features
+    features = (
+        tuple(c for c in DEFAULT_FEATURES if c not in tasks)
+        if features is None
+        else features
+    )
     features = _check_columns(features, "features", known)
     both = sorted(set(tasks) & set(features))
     if both:
-        raise ValueError(f"Columns {both} are in both tasks and features; a target cannot be an input.")
+        raise ValueError(
+            f"Columns {both} are in both tasks and features; a target cannot be an input."
+        )
 
     frame = palmerpenguins.load_penguins()
     n_rows = len(frame)
@@ -82,9 +93,16 @@ def load_penguins(
     categories = {c: sorted(frame[c].dropna().unique()) for c in CATEGORICAL_COLUMNS}
 
     task_specs = tuple(_make_task(column, categories) for column in tasks)
-    strata = next((frame[t.name].to_numpy() for t in task_specs if t.kind == "classification"), None)
+    strata = next(
+        (frame[t.name].to_numpy() for t in task_specs if t.kind == "classification"),
+        None,
+    )
     rows = stratified_split(
-        len(frame), labels=strata, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
+        len(frame),
+        labels=strata,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
     )
 
     numeric = [c for c in features if c in NUMERIC_COLUMNS]
@@ -92,7 +110,11 @@ def load_penguins(
     encoder = ColumnTransformer(
         [
             ("numeric", StandardScaler(), numeric),
-            ("categorical", _one_hot([categories[c] for c in categorical]), categorical),
+            (
+                "categorical",
+                _one_hot([categories[c] for c in categorical]),
+                categorical,
+            ),
         ],
         verbose_feature_names_out=False,
     )
@@ -103,13 +125,19 @@ def load_penguins(
         for task in task_specs:
             if task.kind == "regression":
                 train_values = frame[task.name].to_numpy(dtype=float)[rows["train"]]
-                scaling[task.name] = (float(train_values.mean()), float(train_values.std()))
+                scaling[task.name] = (
+                    float(train_values.mean()),
+                    float(train_values.std()),
+                )
 
     splits = {}
     for name in SPLIT_NAMES:
         part = frame.iloc[rows[name]]
         x = encoder.transform(part).astype(np.float32)
-        y = {task.name: _encode_target(part[task.name], task, categories, scaling) for task in task_specs}
+        y = {
+            task.name: _encode_target(part[task.name], task, categories, scaling)
+            for task in task_specs
+        }
         splits[name] = Split(x=x, y=y)
     return MultiTaskData(
         tasks=task_specs,
@@ -120,15 +148,21 @@ def load_penguins(
     )
 
 
-def _check_columns(columns: Sequence[str], argument: str, known: Sequence[str]) -> tuple[str, ...]:
+def _check_columns(
+    columns: Sequence[str], argument: str, known: Sequence[str]
+) -> tuple[str, ...]:
     if isinstance(columns, str):
         columns = (columns,)
     columns = tuple(columns)
     if not columns:
-        raise ValueError(f"{argument} must name at least one column of {list(known)}; got none.")
+        raise ValueError(
+            f"{argument} must name at least one column of {list(known)}; got none."
+        )
     unknown = [c for c in columns if c not in known]
     if unknown:
-        raise ValueError(f"Unknown {argument} {unknown}; the penguins have columns {list(known)}.")
+        raise ValueError(
+            f"Unknown {argument} {unknown}; the penguins have columns {list(known)}."
+        )
     if len(set(columns)) != len(columns):
         raise ValueError(f"{argument} repeats a column: {list(columns)}.")
     return columns
@@ -142,7 +176,9 @@ def _make_task(column: str, categories: dict[str, list[str]]) -> Task:
 
 
 def _one_hot(categories: list[list[str]]) -> OneHotEncoder:
-    return OneHotEncoder(categories=categories, sparse_output=False, handle_unknown="error")
+    return OneHotEncoder(
+        categories=categories, sparse_output=False, handle_unknown="error"
+    )
 
 
 def _encode_target(values, task: Task, categories, scaling) -> np.ndarray:

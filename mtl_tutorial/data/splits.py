@@ -38,9 +38,15 @@ class Split:
         Used to study how a model fares with fewer labelled examples.
         """
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= len(self):
-            raise ValueError(f"n must be an integer between 1 and {len(self)}; got n={n!r}.")
-        rows = np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
-        return Split(x=self.x[rows], y={name: values[rows] for name, values in self.y.items()})
+            raise ValueError(
+                f"n must be an integer between 1 and {len(self)}; got n={n!r}."
+            )
+        rows = np.sort(
+            np.random.default_rng(seed).choice(len(self), size=n, replace=False)
+        )
+        return Split(
+            x=self.x[rows], y={name: values[rows] for name, values in self.y.items()}
+        )
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,9 @@ class MultiTaskData:
         for task in self.tasks:
             if task.name == name:
                 return task
-        raise ValueError(f"Unknown task {name!r}; this data set has tasks {[t.name for t in self.tasks]}.")
+        raise ValueError(
+            f"Unknown task {name!r}; this data set has tasks {[t.name for t in self.tasks]}."
+        )
 
     def to_original_units(self, task: str, values: np.ndarray) -> np.ndarray:
         """Undo the standardisation of a regression task's targets or predictions.
@@ -126,18 +134,27 @@ def stratified_split(
     Returns:
         ``{"train": idx, "val": idx, "test": idx}``, sorted index arrays that partition ``range(n)``.
     """
-    for argument, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+    for argument, value in (
+        ("val_fraction", val_fraction),
+        ("test_fraction", test_fraction),
+    ):
         if not 0.0 < value < 1.0:
-            raise ValueError(f"{argument} must lie strictly between 0 and 1; got {value!r}.")
+            raise ValueError(
+                f"{argument} must lie strictly between 0 and 1; got {value!r}."
+            )
     if val_fraction + test_fraction >= 1.0:
         raise ValueError(
             "val_fraction + test_fraction must leave rows for training (sum below 1); "
             f"got {val_fraction} + {test_fraction}."
         )
     if labels is not None and len(labels) != n:
-        raise ValueError(f"labels must have one entry per row (n={n}); got {len(labels)} entries.")
+        raise ValueError(
+            f"labels must have one entry per row (n={n}); got {len(labels)} entries."
+        )
     index = np.arange(n)
-    rest, test = train_test_split(index, test_size=test_fraction, random_state=seed, stratify=labels)
+    rest, test = train_test_split(
+        index, test_size=test_fraction, random_state=seed, stratify=labels
+    )
     rest_labels = None if labels is None else labels[rest]
     train, val = train_test_split(
         rest,

@@ -45,17 +45,23 @@ def build_shared_trunk(
     """
     tasks = check_tasks(tasks)
     if not _is_positive_int(input_dim):
-        raise ValueError(f"input_dim must be a positive integer; got input_dim={input_dim!r}.")
+        raise ValueError(
+            f"input_dim must be a positive integer; got input_dim={input_dim!r}."
+        )
     hidden_units = tuple(hidden_units)
     if not all(_is_positive_int(u) for u in hidden_units):
-        raise ValueError(f"hidden_units must be positive integers, e.g. (128, 64); got {hidden_units!r}.")
+        raise ValueError(
+            f"hidden_units must be positive integers, e.g. (128, 64); got {hidden_units!r}."
+        )
 
     inputs = keras.Input(shape=(input_dim,), name="features")
     x = inputs
     for i, units in enumerate(hidden_units):
         x = layers.Dense(units, activation=activation, name=f"shared_{i}")(x)
     outputs = {
-        task.name: layers.Dense(task.output_units, activation=task.output_activation, name=task.name)(x)
+        task.name: layers.Dense(
+            task.output_units, activation=task.output_activation, name=task.name
+        )(x)
         for task in tasks
     }
     return keras.Model(inputs=inputs, outputs=outputs, name=name)
