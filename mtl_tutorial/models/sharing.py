@@ -24,10 +24,11 @@ def build_shared_trunk(
 ) -> keras.Model:
     """Build a multi-task model with a shared trunk and one output head per task.
 
-    Inputs of shape ``(batch, input_dim)`` pass through ``Dense(hidden_units[i], activation)`` layers
-    shared by all tasks; each task then has a single ``Dense`` head named after the task, with
-    ``task.output_units`` units and ``task.output_activation``. With one task this is the matching
-    single-task model, with exactly the same trunk.
+    Inputs of shape ``(batch, input_dim)`` pass through one ``Dense`` layer per entry
+    of ``hidden_units``, shared by all tasks. Each task then has a single ``Dense``
+    head named after it, with ``task.output_units`` units and
+    ``task.output_activation``. With one task this is the matching single-task
+    model, with exactly the same trunk.
 
     Args:
         input_dim: Number of input features ``d``.
@@ -37,11 +38,13 @@ def build_shared_trunk(
         name: Name of the Keras model.
 
     Returns:
-        A functional ``keras.Model`` whose output is a dict ``{task.name: tensor}``; a classification
-        head outputs ``(batch, num_classes)`` probabilities, a regression head ``(batch, 1)`` values.
+        A functional ``keras.Model`` whose output is a dict ``{task.name: tensor}``:
+        ``(batch, num_classes)`` probabilities for a classification head,
+        ``(batch, 1)`` values for a regression head.
 
     Raises:
-        ValueError: if ``input_dim`` or a width is not a positive integer, or ``tasks`` is invalid.
+        ValueError: if ``input_dim`` or a width is not a positive integer, or
+            ``tasks`` is invalid.
     """
     tasks = check_tasks(tasks)
     if not _is_positive_int(input_dim):
