@@ -5,10 +5,10 @@ Chapters use ``import mtl_tutorial as mtl`` and call helpers by qualified name, 
 effects: it seeds nothing, prints nothing and downloads nothing.
 """
 
-from mtl_tutorial import data, metrics, models, plots, training
+from mtl_tutorial import data, experiments, metrics, models, plots, training
 from mtl_tutorial.tasks import Task
 from mtl_tutorial.training import set_seed
 
 __version__ = "0.1.0"
 
-__all__ = ["Task", "data", "metrics", "models", "plots", "set_seed", "training"]
+__all__ = ["Task", "data", "experiments", "metrics", "models", "plots", "set_seed", "training"]

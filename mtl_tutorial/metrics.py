@@ -1,16 +1,19 @@
-"""Per-task evaluation in the units a reader cares about (accuracy, error in grams).
+"""Per-task evaluation in the units a reader cares about, and the Δm summary across tasks.
 
-Taught in chapter 1.
+``task_metric`` and ``evaluate_tasks`` are taught in chapter 1; ``delta_m`` in the chapter "Losses, scales and
+weights".
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 import keras
 import numpy as np
 from sklearn.metrics import accuracy_score, mean_absolute_error
 
 from mtl_tutorial.data.splits import MultiTaskData
-from mtl_tutorial.tasks import Task
+from mtl_tutorial.tasks import Task, check_tasks
 
 
 def task_metric(task: Task, y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -73,3 +76,38 @@ def evaluate_tasks(
         y_true = data.to_original_units(name, part.y[name])
         scores[name] = task_metric(task, y_true, data.to_original_units(name, y_pred))
     return scores
+
+
+def delta_m(
+    scores: Mapping[str, float], baselines: Mapping[str, float], tasks: Sequence[Task]
+) -> float:
+    """Mean relative change of a multi-task model over its single-task baselines, in percent.
+
+    ``Δm = (100 / T) * sum_i (-1)**l_i * (M_m,i - M_b,i) / M_b,i`` with ``l_i = 1`` when a lower value
+    of task ``i``'s metric is better (Maninis et al. 2019; Vandenhende et al. 2021). Positive is better:
+    ``Δm = +2`` means the multi-task model is 2 % better than the baselines on average over tasks.
+
+    Args:
+        scores: The multi-task model's metric per task name.
+        baselines: The single-task baselines' metric per task name.
+        tasks: The tasks to average over; each one's ``higher_is_better`` sets the sign.
+
+    Raises:
+        ValueError: if a task is missing from ``scores`` or ``baselines``, or a baseline is zero.
+    """
+    tasks = check_tasks(tasks)
+    changes = []
+    for task in tasks:
+        for argument, mapping in (("scores", scores), ("baselines", baselines)):
+            if task.name not in mapping:
+                raise ValueError(
+                    f"{argument} has no value for task {task.name!r}; it has {sorted(mapping)}."
+                )
+        baseline = float(baselines[task.name])
+        if baseline == 0.0:
+            raise ValueError(
+                f"baselines[{task.name!r}] is 0; a relative change needs a non-zero baseline."
+            )
+        change = (float(scores[task.name]) - baseline) / abs(baseline)
+        changes.append(change if task.higher_is_better else -change)
+    return 100.0 * float(np.mean(changes))
