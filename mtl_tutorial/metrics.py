@@ -111,3 +111,30 @@ def delta_m(
         change = (float(scores[task.name]) - baseline) / abs(baseline)
         changes.append(change if task.higher_is_better else -change)
     return 100.0 * float(np.mean(changes))
+
+
+def pareto_front(points: np.ndarray, higher_is_better: Sequence[bool]) -> np.ndarray:
+    """Which points no other point dominates (a Pareto front).
+
+    Point ``a`` dominates ``b`` when it is at least as good on every metric and better on one.
+    Taught in the chapter "Losses, scales and weights".
+
+    Args:
+        points: Array of shape ``(n, k)``: ``n`` models, ``k`` metrics.
+        higher_is_better: One flag per metric.
+
+    Returns:
+        Boolean array of shape ``(n,)``, True for the non-dominated points.
+    """
+    points = np.asarray(points, dtype=float)
+    if points.ndim != 2 or points.shape[1] != len(higher_is_better):
+        raise ValueError(
+            f"points must have shape (n, {len(higher_is_better)}), one column per flag in "
+            f"higher_is_better; got shape {points.shape}."
+        )
+    signs = np.where(np.asarray(higher_is_better), 1.0, -1.0)
+    goodness = points * signs  # larger is better in every column
+    at_least = (goodness[:, None, :] >= goodness[None, :, :]).all(axis=2)
+    strictly = (goodness[:, None, :] > goodness[None, :, :]).any(axis=2)
+    dominated = (at_least & strictly).any(axis=0)
+    return ~dominated

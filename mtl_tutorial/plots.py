@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from mtl_tutorial.metrics import pareto_front
 from mtl_tutorial.tasks import Task, check_tasks
 
 #: Okabe-Ito colours, in the order figures use them.
@@ -162,3 +163,64 @@ def _metric_label(task: Task, metric: str) -> str:
     if metric == "mae" and task.unit:
         return f"MAE ({task.unit})"
     return metric
+
+
+def plot_tradeoff(
+    results: pd.DataFrame, tasks: Sequence[Task], *, label: str = ""
+) -> Figure:
+    """Mean test metrics of several models on two tasks, with the Pareto front joined up.
+
+    Args:
+        results: Long table with columns ``seed``, ``model``, ``task``, ``value``; each model is one
+            point, at its mean over seeds, with error bars of one standard deviation.
+        tasks: The two tasks: the first on the x axis, the second on the y axis.
+        label: Text put before each model's name in the point labels, e.g. ``"w = "``.
+
+    Returns:
+        The figure. Points that no other point beats on both tasks are joined by a line.
+    """
+    tasks = check_tasks(tasks)
+    if len(tasks) != 2:
+        raise ValueError(f"plot_tradeoff draws two tasks; got {len(tasks)}.")
+    stats = results.groupby(["model", "task"], sort=False)["value"].agg(["mean", "std"])
+    models = list(dict.fromkeys(results["model"]))
+    means = np.array([[stats.loc[(m, t.name), "mean"] for t in tasks] for m in models])
+    stds = np.array([[stats.loc[(m, t.name), "std"] for t in tasks] for m in models])
+    front = pareto_front(means, [t.higher_is_better for t in tasks])
+    fig, ax = plt.subplots(figsize=(5.2, 4.0))
+    ax.errorbar(
+        means[:, 0],
+        means[:, 1],
+        xerr=stds[:, 0],
+        yerr=stds[:, 1],
+        fmt="o",
+        color=PALETTE[0],
+        ecolor="0.7",
+        capsize=2,
+        label="mean ± 1 sd over seeds",
+    )
+    order = np.argsort(means[front, 0])
+    ax.plot(
+        means[front, 0][order],
+        means[front, 1][order],
+        color=PALETTE[1],
+        label="Pareto front",
+    )
+    for model, (x, y) in zip(models, means, strict=True):
+        ax.annotate(
+            f"{label}{model}",
+            (x, y),
+            textcoords="offset points",
+            xytext=(5, 5),
+            fontsize=8,
+        )
+    labels = [
+        f"{t.name}: {_metric_label(t, t.metric)}, "
+        f"{'higher' if t.higher_is_better else 'lower'} is better"
+        for t in tasks
+    ]
+    ax.set(xlabel=labels[0], ylabel=labels[1])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", frameon=False)
+    fig.tight_layout()
+    return fig

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from mtl_tutorial.data.splits import Split
@@ -93,7 +94,8 @@ def to_dataset(
         seed: Seed of the shuffle.
 
     Returns:
-        A dataset of ``(x, y)`` with ``x`` of shape ``(batch, d)`` and ``y`` a dict keyed by task name.
+        A dataset of ``(x, y)`` with ``x`` of shape ``(batch, d)`` and ``y`` a dict keyed by task
+        name; of ``(x, y, weights)`` when the split has per-task sample weights (missing labels).
         Pass it to ``fit`` with ``shuffle=False``: the dataset shuffles itself.
     """
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -104,16 +106,19 @@ def to_dataset(
         raise ValueError(
             "shuffle=True needs a seed so that runs repeat; got seed=None."
         )
-    y = split.y
-    if tasks is not None:
-        wanted = task_names(check_tasks(tasks))
-        unknown = sorted(set(wanted) - set(y))
-        if unknown:
-            raise ValueError(
-                f"Unknown tasks {unknown}; the split has targets for {sorted(y)}."
-            )
-        y = {name: y[name] for name in wanted}
-    dataset = tf.data.Dataset.from_tensor_slices((split.x, y))
+    wanted = list(split.y) if tasks is None else task_names(check_tasks(tasks))
+    unknown = sorted(set(wanted) - set(split.y))
+    if unknown:
+        raise ValueError(
+            f"Unknown tasks {unknown}; the split has targets for {sorted(split.y)}."
+        )
+    y = {name: split.y[name] for name in wanted}
+    if split.weights is None:
+        dataset = tf.data.Dataset.from_tensor_slices((split.x, y))
+    else:
+        ones = np.ones(len(split), np.float32)
+        weights = {name: split.weights.get(name, ones) for name in wanted}
+        dataset = tf.data.Dataset.from_tensor_slices((split.x, y, weights))
     if shuffle:
         dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -149,18 +149,55 @@ def test_task_lookup(penguins):
         penguins.split("validation")
 
 
-def test_container_refuses_mismatched_rows(penguins):
-    bad = mtl.data.Split(
-        x=penguins.train.x,
-        y={**penguins.train.y, "species": penguins.train.y["species"][:5]},
-    )
+def test_split_refuses_mismatched_rows_and_weights(penguins):
+    x, y = penguins.train.x, penguins.train.y
+    with pytest.raises(ValueError, match=r"y\['species'\] has 5 rows but x has 199"):
+        mtl.data.Split(x=x, y={**y, "species": y["species"][:5]})
     with pytest.raises(
-        ValueError, match=r"train.y\['species'\] has 5 rows but train.x has 199"
+        ValueError, match=r"weights\['species'\] must have shape \(199,\)"
     ):
+        mtl.data.Split(x=x, y=y, weights={"species": np.ones(3)})
+    with pytest.raises(ValueError, match="weights has a task 'wing' that y lacks"):
+        mtl.data.Split(x=x, y=y, weights={"wing": np.ones(199)})
+
+
+def test_container_refuses_targets_for_other_tasks(penguins):
+    other = mtl.data.Split(
+        x=penguins.train.x, y={"species": penguins.train.y["species"]}
+    )
+    with pytest.raises(ValueError, match=r"train.y must be keyed by the task names"):
         mtl.data.MultiTaskData(
             tasks=penguins.tasks,
-            train=bad,
+            train=other,
             val=penguins.val,
             test=penguins.test,
             feature_names=penguins.feature_names,
         )
+
+
+def test_missing_labels_are_masked_not_dropped(penguins):
+    split = penguins.train.with_missing_labels("body_mass_g", 30, seed=2)
+    assert len(split) == 199
+    np.testing.assert_array_equal(split.x, penguins.train.x)
+    np.testing.assert_array_equal(split.y["species"], penguins.train.y["species"])
+    mass_weight = split.weights["body_mass_g"]
+    assert mass_weight.sum() == 30 and set(np.unique(mass_weight)) == {0.0, 1.0}
+    assert (split.weights["species"] == 1).all()
+    kept = mass_weight == 1
+    np.testing.assert_array_equal(
+        split.y["body_mass_g"][kept], penguins.train.y["body_mass_g"][kept]
+    )
+    assert (split.y["body_mass_g"][~kept] == 0).all()
+    labelled = split.labelled("body_mass_g")
+    assert len(labelled) == 30 and set(labelled.y) == {"body_mass_g"}
+    np.testing.assert_array_equal(labelled.x, penguins.train.x[kept])
+    # Masking a second task keeps the first task's mask.
+    both = split.with_missing_labels("species", 100, seed=3)
+    np.testing.assert_array_equal(both.weights["body_mass_g"], mass_weight)
+    assert both.weights["species"].sum() == 100
+    with pytest.raises(
+        ValueError, match="n_labelled must be an integer between 0 and 199"
+    ):
+        penguins.train.with_missing_labels("species", 500, seed=0)
+    with pytest.raises(ValueError, match="Unknown task 'wing'"):
+        penguins.train.with_missing_labels("wing", 5, seed=0)

@@ -59,3 +59,41 @@ def test_plot_paired_seeds():
     assert fig.axes[1].get_ylabel() == "MAE (g) (lower is better)"
     with pytest.raises(ValueError, match=r"results lacks columns \['value'\]"):
         mtl.plots.plot_paired_seeds(results.drop(columns="value"), [SPECIES])
+
+
+def test_pareto_front_marks_non_dominated_points():
+    from mtl_tutorial.metrics import pareto_front
+
+    # (accuracy, MAE): higher accuracy and lower MAE are better.
+    points = [(0.9, 300), (0.95, 320), (0.85, 310), (0.95, 300), (0.99, 400)]
+    front = pareto_front(points, [True, False])
+    assert front.tolist() == [False, False, False, True, True]
+    with pytest.raises(ValueError, match=r"points must have shape \(n, 2\)"):
+        pareto_front([1.0, 2.0], [True, False])
+
+
+def test_plot_tradeoff_joins_the_front():
+    rows = [
+        {"seed": s, "model": m, "task": t, "value": v + 0.01 * s}
+        for s in range(3)
+        for m, acc, mae in (
+            ("0.1", 0.8, 200),
+            ("0.5", 0.9, 250),
+            ("0.9", 0.95, 400),
+            ("bad", 0.7, 500),
+        )
+        for t, v in (("species", acc), ("body_mass_g", mae))
+    ]
+    fig = mtl.plots.plot_tradeoff(pd.DataFrame(rows), [SPECIES, MASS], label="w = ")
+    ax = fig.axes[0]
+    front_line = ax.get_lines()[-1]
+    assert list(front_line.get_xdata()) == pytest.approx([0.81, 0.91, 0.96])
+    assert (
+        "higher is better" in ax.get_xlabel() and "lower is better" in ax.get_ylabel()
+    )
+    assert {t.get_text() for t in ax.texts} == {
+        "w = 0.1",
+        "w = 0.5",
+        "w = 0.9",
+        "w = bad",
+    }

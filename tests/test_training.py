@@ -121,3 +121,53 @@ def test_set_seed_seeds_numpy_and_keras():
     b = np.random.rand(), keras.random.uniform((2,), seed=None).numpy()  # noqa: NPY002 (global state on purpose)
     assert a[0] == b[0]
     np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_to_dataset_yields_sample_weights_for_missing_labels(penguins):
+    split = penguins.train.with_missing_labels("body_mass_g", 20, seed=0)
+    x, y, weights = next(iter(mtl.training.to_dataset(split, batch_size=199)))
+    assert x.shape == (199, 5) and y["body_mass_g"].shape == (199, 1)
+    assert set(weights) == {"species", "body_mass_g"}
+    assert float(weights["body_mass_g"].numpy().sum()) == 20
+    species_only = mtl.training.to_dataset(
+        split, [penguins.task("species")], batch_size=8
+    )
+    _, _, weights = next(iter(species_only))
+    assert set(weights) == {"species"}
+
+
+def test_keras_divides_a_masked_loss_by_the_batch_size(penguins):
+    # The trap the chapter teaches: with sample weights, Keras's "sum_over_batch_size" reduction
+    # divides by the number of examples, not by the number of labelled ones.
+    mass = penguins.task("body_mass_g")
+    split = penguins.train.with_missing_labels("body_mass_g", 50, seed=1)
+    mtl.set_seed(0)
+    model = mtl.models.build_shared_trunk(penguins.input_dim, [mass], hidden_units=(4,))
+    mtl.training.compile_for_tasks(model, [mass])
+    logs = model.evaluate(
+        mtl.training.to_dataset(split, [mass], batch_size=199),
+        verbose=0,
+        return_dict=True,
+    )
+    predictions = model(split.x)["body_mass_g"].numpy()
+    errors = (predictions - split.y["body_mass_g"]).ravel() ** 2
+    weights = split.weights["body_mass_g"]
+    assert logs["loss"] == pytest.approx((weights * errors).sum() / 199, rel=1e-4)
+    assert logs["loss"] != pytest.approx((weights * errors).sum() / 50, rel=1e-2)
+
+
+def test_a_batch_without_labels_for_a_task_gives_finite_losses(penguins):
+    split = penguins.train.with_missing_labels("body_mass_g", 0, seed=0)
+    mtl.set_seed(0)
+    model = mtl.models.build_shared_trunk(
+        penguins.input_dim, penguins.tasks, hidden_units=(4,)
+    )
+    mtl.training.compile_for_tasks(model, penguins.tasks)
+    history = model.fit(
+        mtl.training.to_dataset(split, batch_size=32),
+        epochs=1,
+        shuffle=False,
+        verbose=0,
+    )
+    assert np.isfinite(history.history["loss"]).all()
+    assert history.history["body_mass_g_loss"] == [0.0]

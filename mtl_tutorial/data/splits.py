@@ -24,13 +24,43 @@ class Split:
         x: Inputs, shape ``(n, d)`` float32.
         y: Targets keyed by task name: int32 labels of shape ``(n,)`` for classification, float32
             values of shape ``(n, 1)`` for regression.
+        weights: Optional per-task sample weights of shape ``(n,)``, keyed by task name; a weight of 0
+            marks a missing label (taught in the chapter "Losses, scales and weights"). ``None`` means
+            every label is present.
     """
 
     x: np.ndarray
     y: dict[str, np.ndarray]
+    weights: dict[str, np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        for name, values in self.y.items():
+            if len(values) != len(self.x):
+                raise ValueError(
+                    f"y[{name!r}] has {len(values)} rows but x has {len(self.x)}; "
+                    "every target needs one row per example."
+                )
+        for name, values in (self.weights or {}).items():
+            if name not in self.y:
+                raise ValueError(
+                    f"weights has a task {name!r} that y lacks; y has {sorted(self.y)}."
+                )
+            if np.shape(values) != (len(self.x),):
+                raise ValueError(
+                    f"weights[{name!r}] must have shape ({len(self.x)},); "
+                    f"got {np.shape(values)}."
+                )
 
     def __len__(self) -> int:
         return len(self.x)
+
+    def rows(self, rows: np.ndarray) -> Split:
+        """The examples at the integer positions ``rows``, with their targets and weights."""
+        weights = None
+        if self.weights is not None:
+            weights = {name: values[rows] for name, values in self.weights.items()}
+        y = {name: values[rows] for name, values in self.y.items()}
+        return Split(x=self.x[rows], y=y, weights=weights)
 
     def sample(self, n: int, *, seed: int) -> Split:
         """A random subset of ``n`` examples, drawn without replacement with ``seed``.
@@ -41,12 +71,49 @@ class Split:
             raise ValueError(
                 f"n must be an integer between 1 and {len(self)}; got n={n!r}."
             )
-        rows = np.sort(
-            np.random.default_rng(seed).choice(len(self), size=n, replace=False)
+        rng = np.random.default_rng(seed)
+        return self.rows(np.sort(rng.choice(len(self), size=n, replace=False)))
+
+    def with_missing_labels(self, task: str, n_labelled: int, *, seed: int) -> Split:
+        """A copy in which only ``n_labelled`` random examples keep their ``task`` label.
+
+        The other examples keep their inputs and their other tasks' labels. Their ``task`` label is
+        replaced by 0 (a finite placeholder, never used) and their weight for ``task`` set to 0, so a
+        loss weighted by ``weights`` ignores them.
+        """
+        if task not in self.y:
+            raise ValueError(
+                f"Unknown task {task!r}; this split has targets {sorted(self.y)}."
+            )
+        if not isinstance(n_labelled, int) or not 0 <= n_labelled <= len(self):
+            raise ValueError(
+                f"n_labelled must be an integer between 0 and {len(self)}; "
+                f"got n_labelled={n_labelled!r}."
+            )
+        keep = np.zeros(len(self), dtype=bool)
+        rng = np.random.default_rng(seed)
+        keep[rng.choice(len(self), size=n_labelled, replace=False)] = True
+        weights = {name: np.ones(len(self), np.float32) for name in self.y}
+        weights.update(self.weights or {})
+        weights[task] = np.where(keep, weights[task], 0.0).astype(np.float32)
+        shape = (-1,) + (1,) * (self.y[task].ndim - 1)
+        y = dict(self.y)
+        y[task] = np.where(keep.reshape(shape), self.y[task], 0).astype(
+            self.y[task].dtype
         )
-        return Split(
-            x=self.x[rows], y={name: values[rows] for name, values in self.y.items()}
+        return Split(x=self.x, y=y, weights=weights)
+
+    def labelled(self, task: str) -> Split:
+        """Only the examples that have a ``task`` label (weight above 0), keeping only ``task``."""
+        if task not in self.y:
+            raise ValueError(
+                f"Unknown task {task!r}; this split has targets {sorted(self.y)}."
+            )
+        present = (
+            np.ones(len(self), bool) if self.weights is None else self.weights[task] > 0
         )
+        rows = np.flatnonzero(present)
+        return Split(x=self.x[rows], y={task: self.y[task][rows]})
 
 
 @dataclass(frozen=True)
@@ -75,12 +142,6 @@ class MultiTaskData:
         for name in SPLIT_NAMES:
             split = getattr(self, name)
             check_keys(split.y, self.tasks, f"{name}.y")
-            for task_name, values in split.y.items():
-                if len(values) != len(split.x):
-                    raise ValueError(
-                        f"{name}.y[{task_name!r}] has {len(values)} rows but {name}.x has "
-                        f"{len(split.x)}; every target needs one row per example."
-                    )
 
     @property
     def input_dim(self) -> int:
