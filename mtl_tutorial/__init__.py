@@ -11,4 +11,13 @@ from mtl_tutorial.training import set_seed
 
 __version__ = "0.1.0"
 
-__all__ = ["Task", "data", "experiments", "metrics", "models", "plots", "set_seed", "training"]
+__all__ = [
+    "Task",
+    "data",
+    "experiments",
+    "metrics",
+    "models",
+    "plots",
+    "set_seed",
+    "training",
+]
