@@ -1,5 +1,23 @@
 """Model building blocks, one module per way of sharing between tasks."""
 
+from mtl_tutorial.models.builders import (
+    build_cross_stitch,
+    build_mixture_of_experts,
+    build_ple,
+    build_shared_bottom,
+)
+from mtl_tutorial.models.cross_stitch import CrossStitch
+from mtl_tutorial.models.moe import MixtureOfExperts
+from mtl_tutorial.models.ple import CustomizedGateControl
 from mtl_tutorial.models.sharing import build_shared_trunk
 
-__all__ = ["build_shared_trunk"]
+__all__ = [
+    "CrossStitch",
+    "CustomizedGateControl",
+    "MixtureOfExperts",
+    "build_cross_stitch",
+    "build_mixture_of_experts",
+    "build_ple",
+    "build_shared_bottom",
+    "build_shared_trunk",
+]

@@ -1,0 +1,111 @@
+"""Cross-stitch units: soft parameter sharing between one network per task.
+
+Taught in the chapter 'Architectures beyond one shared trunk'. Each task keeps its own column of
+layers; after a level of the columns, a :class:`CrossStitch` layer lets every column read a learned
+mix of all the columns' activations (Misra et al., "Cross-stitch networks for multi-task learning",
+CVPR 2016). ``build_cross_stitch`` in :mod:`mtl_tutorial.models.builders` stacks them into a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers, ops
+
+
+@keras.saving.register_keras_serializable(package="mtl_tutorial")
+class CrossStitch(layers.Layer):
+    """Mix K same-shaped activations with one learned K x K matrix.
+
+    With inputs ``x_1, ..., x_K`` of shape ``(batch, units)`` the layer returns
+    ``K`` tensors of the same shape,
+
+        y_i = sum_j alpha[i, j] * x_j,
+
+    where ``alpha`` is a trainable ``(K, K)`` matrix (Misra et al., CVPR 2016).
+    This implementation learns one matrix shared by all units (channels); the
+    paper also describes one matrix per channel. ``alpha`` starts with
+    ``identity_weight`` on the diagonal and ``(1 - identity_weight) / (K - 1)``
+    off it, so each row sums to 1: ``identity_weight=1.0`` starts the columns
+    as separate networks (the layer returns its inputs exactly), smaller values
+    start them sharing. Training may move ``alpha`` anywhere.
+
+    Taught in the chapter 'Architectures beyond one shared trunk'.
+
+    Args:
+        identity_weight: Initial diagonal of ``alpha``, a number in ``[0, 1]``.
+        **kwargs: Passed to ``keras.layers.Layer`` (e.g. ``name``).
+
+    Raises:
+        ValueError: if ``identity_weight`` is not in ``[0, 1]``; when built, if
+            the inputs are not a list of at least two tensors of one shape
+            ``(batch, units)``.
+    """
+
+    def __init__(self, identity_weight: float = 0.9, **kwargs) -> None:
+        super().__init__(**kwargs)
+        check_identity_weight(identity_weight)
+        self.identity_weight = float(identity_weight)
+
+    def build(self, input_shape: Sequence[Sequence[int | None]]) -> None:
+        num_inputs = _check_input_shapes(input_shape)
+        self.alpha = self.add_weight(
+            shape=(num_inputs, num_inputs),
+            initializer=self._initial_alpha,
+            trainable=True,
+            name="alpha",
+        )
+
+    def _initial_alpha(self, shape: tuple[int, int], dtype: str | None = None):
+        """``identity_weight`` on the diagonal, the rest of each row spread evenly."""
+        k = shape[0]
+        eye = ops.eye(k, dtype=dtype)
+        off_diagonal = (1.0 - self.identity_weight) / (k - 1)
+        return self.identity_weight * eye + off_diagonal * (1.0 - eye)
+
+    def call(self, inputs: Sequence) -> list:
+        """Return ``[y_1, ..., y_K]``, each ``(batch, units)``."""
+        stacked = ops.stack(list(inputs), axis=0)  # (K, batch, units)
+        alpha = ops.cast(self.alpha, stacked.dtype)
+        # Broadcast multiply and sum rather than a matmul: with alpha = I the
+        # result is exactly the input, even where a GPU would round a matmul
+        # to TensorFloat-32.
+        weighted = alpha[:, :, None, None] * stacked[None]  # (K, K, batch, units)
+        mixed = ops.sum(weighted, axis=1)  # (K, batch, units)
+        return [mixed[i] for i in range(len(inputs))]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "identity_weight": self.identity_weight}
+
+
+def check_identity_weight(identity_weight: object) -> None:
+    """Raise ``ValueError`` unless ``identity_weight`` is a number in ``[0, 1]``."""
+    if (
+        not isinstance(identity_weight, int | float)
+        or isinstance(identity_weight, bool)
+        or not 0.0 <= identity_weight <= 1.0
+    ):
+        raise ValueError(
+            "identity_weight must be a number in [0, 1], e.g. 0.9; "
+            f"got identity_weight={identity_weight!r}."
+        )
+
+
+def _check_input_shapes(input_shape: object) -> int:
+    """Check for a list of >= 2 equal shapes ``(batch, units)``; return its length."""
+    is_list = isinstance(input_shape, list | tuple) and all(
+        isinstance(shape, list | tuple) for shape in input_shape
+    )
+    if not is_list or len(input_shape) < 2:
+        raise ValueError(
+            "CrossStitch takes a list of at least 2 tensors (one per task); "
+            f"got input shape {input_shape!r}."
+        )
+    shapes = [tuple(shape) for shape in input_shape]
+    if len(shapes[0]) != 2 or any(shape[1:] != shapes[0][1:] for shape in shapes):
+        raise ValueError(
+            "CrossStitch inputs must all have one shape (batch, units); "
+            f"got shapes {shapes}."
+        )
+    return len(shapes)

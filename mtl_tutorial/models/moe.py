@@ -1,0 +1,188 @@
+"""Mixtures of experts: one gate for all tasks (OMoE) or one gate per task (MMoE).
+
+Taught in the chapter 'Architectures beyond one shared trunk'. Several small expert networks read the
+same input; a softmax gate decides, example by example, how much of each expert's output to pass on
+(Ma et al., "Modeling task relationships in multi-task learning with multi-gate mixture-of-experts",
+KDD 2018). The expert helpers here are reused by :mod:`mtl_tutorial.models.ple`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import keras
+from keras import layers, ops
+
+# A backend tensor (a tf.Tensor under TensorFlow), a symbolic KerasTensor or a NumPy array.
+Tensor = Any
+
+
+@keras.saving.register_keras_serializable(package="mtl_tutorial")
+class MixtureOfExperts(layers.Layer):
+    """Experts shared by all tasks, mixed by one or several softmax gates.
+
+    For an input ``x`` of shape ``(batch, d)``, expert ``e`` is a dense layer
+    ``f_e(x) = activation(x W_e + b_e)`` with ``expert_units`` outputs, and gate
+    ``g`` is a distribution over the experts, ``gate_g(x) = softmax(x W_g)``
+    (no bias, as in the paper). The layer returns ``num_gates`` mixtures,
+
+        y_g = sum_e gate_g(x)[:, e] * f_e(x),    each (batch, expert_units).
+
+    ``num_gates=1`` is the one-gate mixture of experts (OMoE) whose single
+    mixture every task reads; ``num_gates=K`` is the multi-gate mixture of
+    experts (MMoE), one mixture per task (Ma et al., KDD 2018). All experts
+    are computed at once from one ``(d, num_experts, expert_units)`` kernel.
+
+    Taught in the chapter 'Architectures beyond one shared trunk'.
+
+    Args:
+        num_experts: Number of experts ``E``.
+        expert_units: Width of each expert's output.
+        num_gates: Number of gates (mixtures returned): 1 for OMoE, one per task
+            for MMoE.
+        expert_activation: Activation of the experts, a Keras activation name.
+        **kwargs: Passed to ``keras.layers.Layer`` (e.g. ``name``).
+
+    Raises:
+        ValueError: if a count is not a positive integer; when built, if the
+            input is not a single tensor ``(batch, d)``.
+    """
+
+    def __init__(
+        self,
+        num_experts: int,
+        expert_units: int,
+        num_gates: int = 1,
+        expert_activation: str = "relu",
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_positive_int(num_experts, "num_experts", 8)
+        check_positive_int(expert_units, "expert_units", 16)
+        check_positive_int(num_gates, "num_gates", 2)
+        self.num_experts = num_experts
+        self.expert_units = expert_units
+        self.num_gates = num_gates
+        self.expert_activation = expert_activation
+        self._activation = keras.activations.get(expert_activation)
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        d = input_width(input_shape, type(self).__name__)
+        self.expert_kernel, self.expert_bias = add_experts(
+            self, d, self.num_experts, self.expert_units, "expert"
+        )
+        self.gate_kernel = self.add_weight(
+            shape=(d, self.num_gates, self.num_experts),
+            initializer=glorot_uniform(d, self.num_experts),
+            name="gate_kernel",
+        )
+
+    def call(self, inputs: Tensor) -> list[Tensor]:
+        """Return ``num_gates`` tensors ``(batch, expert_units)``."""
+        experts = run_experts(
+            inputs, self.expert_kernel, self.expert_bias, self._activation
+        )  # (batch, E, units)
+        gates = self._gates(inputs)  # (batch, G, E)
+        mixtures = ops.einsum("bge,beu->bgu", gates, experts)
+        return [mixtures[:, g] for g in range(self.num_gates)]
+
+    def gate_weights(self, x: Tensor) -> Tensor:
+        """The gates' distributions over the experts for the inputs ``x``.
+
+        Args:
+            x: Inputs of shape ``(batch, d)``.
+
+        Returns:
+            A tensor ``(batch, num_gates, num_experts)``; each row is
+            non-negative and sums to 1.
+        """
+        x = ops.convert_to_tensor(x, dtype=self.compute_dtype)
+        if not self.built:
+            self.build(tuple(x.shape))
+        return self._gates(x)
+
+    def _gates(self, x: Tensor) -> Tensor:
+        logits = ops.einsum("bd,dge->bge", x, ops.cast(self.gate_kernel, x.dtype))
+        return ops.softmax(logits, axis=-1)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "num_experts": self.num_experts,
+            "expert_units": self.expert_units,
+            "num_gates": self.num_gates,
+            "expert_activation": self.expert_activation,
+        }
+
+
+def add_experts(
+    layer: layers.Layer, d: int, num_experts: int, units: int, prefix: str
+) -> tuple[keras.Variable, keras.Variable]:
+    """Create the weights of ``num_experts`` dense experts ``d -> units`` on ``layer``.
+
+    Returns:
+        A kernel ``(d, num_experts, units)``, each expert's slice initialised
+        like a ``Dense`` layer's (Glorot uniform), and a zero bias
+        ``(num_experts, units)``.
+    """
+    kernel = layer.add_weight(
+        shape=(d, num_experts, units),
+        initializer=glorot_uniform(d, units),
+        name=f"{prefix}_kernel",
+    )
+    bias = layer.add_weight(
+        shape=(num_experts, units), initializer="zeros", name=f"{prefix}_bias"
+    )
+    return kernel, bias
+
+
+def run_experts(
+    x: Tensor, kernel: Tensor, bias: Tensor, activation: Callable[[Tensor], Tensor]
+) -> Tensor:
+    """All experts at once: ``activation(x W_e + b_e)`` for every ``e``.
+
+    Args:
+        x: Inputs ``(batch, d)``.
+        kernel: ``(d, num_experts, units)``.
+        bias: ``(num_experts, units)``.
+        activation: A Keras activation function.
+
+    Returns:
+        A tensor ``(batch, num_experts, units)``.
+    """
+    kernel = ops.cast(kernel, x.dtype)
+    return activation(ops.einsum("bd,deu->beu", x, kernel) + ops.cast(bias, x.dtype))
+
+
+def glorot_uniform(fan_in: int, fan_out: int) -> keras.initializers.Initializer:
+    """Glorot uniform for one ``fan_in -> fan_out`` map, whatever the kernel's rank.
+
+    Keras's ``GlorotUniform`` would read the fans of a 3-D kernel as a
+    convolution's; each expert (or gate) slice should start like a ``Dense``.
+    """
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    return keras.initializers.RandomUniform(minval=-limit, maxval=limit)
+
+
+def input_width(input_shape: object, layer_name: str) -> int:
+    """The width ``d`` of an input shape ``(batch, d)``; ``ValueError`` otherwise."""
+    is_shape = isinstance(input_shape, list | tuple) and not any(
+        isinstance(size, list | tuple) for size in input_shape
+    )
+    if not is_shape or len(input_shape) != 2 or input_shape[-1] is None:
+        raise ValueError(
+            f"{layer_name} takes one tensor of shape (batch, d) with d known; "
+            f"got input shape {input_shape!r}."
+        )
+    return int(input_shape[-1])
+
+
+def check_positive_int(value: object, argument: str, example: int) -> None:
+    """Raise ``ValueError`` unless ``value`` is a positive ``int`` (not a bool)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(
+            f"{argument} must be a positive integer, e.g. {example}; "
+            f"got {argument}={value!r}."
+        )
