@@ -60,10 +60,10 @@ def test_model_saves_and_loads(tmp_path, two_tasks):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"input_dim": 0}, "input_dim must be a positive integer; got input_dim=0"),
+        ({"input_dim": 0}, r"input_dim must be a positive integer.*; got input_dim=0"),
         (
             {"input_dim": (5,)},
-            r"input_dim must be a positive integer; got input_dim=\(5,\)",
+            r"input_dim must be a positive integer.*; got input_dim=\(5,\)",
         ),
         (
             {"hidden_units": (128, -1)},

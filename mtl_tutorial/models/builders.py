@@ -16,10 +16,10 @@ import keras
 from keras import layers
 
 from mtl_tutorial.models.cross_stitch import CrossStitch, check_identity_weight
-from mtl_tutorial.models.moe import MixtureOfExperts, check_positive_int
+from mtl_tutorial.models.moe import MixtureOfExperts
 from mtl_tutorial.models.ple import CustomizedGateControl
-from mtl_tutorial.models.sharing import _is_positive_int
 from mtl_tutorial.tasks import Task, check_tasks
+from mtl_tutorial.validation import check_positive_int, is_positive_int
 
 
 def build_shared_bottom(
@@ -103,7 +103,7 @@ def build_cross_stitch(
     """
     tasks = _check_common(input_dim, tasks, tower_units)
     hidden_units = tuple(hidden_units)
-    if not hidden_units or not all(_is_positive_int(u) for u in hidden_units):
+    if not hidden_units or not all(is_positive_int(u) for u in hidden_units):
         raise ValueError(
             "hidden_units must be one or more positive integers, e.g. (32, 16); "
             f"got hidden_units={hidden_units!r}."

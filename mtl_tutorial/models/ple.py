@@ -14,14 +14,14 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
-from mtl_tutorial.models.moe import (
+from mtl_tutorial.models.experts import (
     Tensor,
     add_experts,
-    check_positive_int,
     glorot_uniform,
     input_width,
     run_experts,
 )
+from mtl_tutorial.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="mtl_tutorial")

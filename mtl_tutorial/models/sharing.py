@@ -12,6 +12,7 @@ import keras
 from keras import layers
 
 from mtl_tutorial.tasks import Task, check_tasks
+from mtl_tutorial.validation import check_positive_int, is_positive_int
 
 
 def build_shared_trunk(
@@ -47,12 +48,9 @@ def build_shared_trunk(
             ``tasks`` is invalid.
     """
     tasks = check_tasks(tasks)
-    if not _is_positive_int(input_dim):
-        raise ValueError(
-            f"input_dim must be a positive integer; got input_dim={input_dim!r}."
-        )
+    check_positive_int(input_dim, "input_dim", 5)
     hidden_units = tuple(hidden_units)
-    if not all(_is_positive_int(u) for u in hidden_units):
+    if not all(is_positive_int(u) for u in hidden_units):
         raise ValueError(
             f"hidden_units must be positive integers, e.g. (128, 64); got {hidden_units!r}."
         )
@@ -68,7 +66,3 @@ def build_shared_trunk(
         for task in tasks
     }
     return keras.Model(inputs=inputs, outputs=outputs, name=name)
-
-
-def _is_positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
