@@ -12,6 +12,7 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from mtl_tutorial.metrics import pareto_front
@@ -224,3 +225,75 @@ def plot_tradeoff(
     ax.legend(fontsize="small", frameon=False)
     fig.tight_layout()
     return fig
+
+
+def plot_against(
+    table: pd.DataFrame,
+    x: str,
+    y: str = "value",
+    *,
+    group: str | None = None,
+    reference: str | None = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Mean ± one standard deviation of ``y`` at each value of ``x``, one line per group.
+
+    Every row of ``table`` (typically one seed) is also drawn as a faint dot, so the spread behind
+    each mean stays visible. Taught in the chapter "When tasks help each other, and when they hurt",
+    where ``x`` is the task relatedness ``p``.
+
+    Args:
+        table: Long table with numeric columns ``x`` and ``y`` (and ``group`` if given).
+        x: Column for the horizontal axis.
+        y: Column for the vertical axis.
+        group: Column whose values get one line each (e.g. ``"model"``); default one line.
+        reference: ``"diagonal"`` draws ``y = x`` and ``"zero"`` draws ``y = 0``, dotted.
+        xlabel, ylabel: Axis labels; default the column names.
+        ax: Axes to draw on; default a new figure.
+
+    Returns:
+        The figure that holds the axes.
+
+    Raises:
+        ValueError: if a column is missing or ``reference`` is not one of the choices.
+    """
+    needed = [x, y] + ([group] if group is not None else [])
+    missing = [column for column in needed if column not in table.columns]
+    if missing:
+        raise ValueError(
+            f"table lacks columns {missing}; it has {list(table.columns)}."
+        )
+    if reference not in (None, "diagonal", "zero"):
+        raise ValueError(
+            f"reference must be None, 'diagonal' or 'zero'; got reference={reference!r}."
+        )
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.0, 3.6))
+    groups = (
+        [(None, table)] if group is None else list(table.groupby(group, sort=False))
+    )
+    for colour, (label, rows) in zip(PALETTE, groups, strict=False):
+        stats = rows.groupby(x)[y].agg(["mean", "std"]).sort_index()
+        ax.scatter(rows[x], rows[y], color=colour, alpha=0.25, s=12, lw=0)
+        ax.errorbar(
+            stats.index,
+            stats["mean"],
+            yerr=stats["std"].fillna(0.0),
+            color=colour,
+            marker="o",
+            capsize=3,
+            label=None if label is None else str(label),
+        )
+    if reference == "diagonal":
+        low, high = table[x].min(), table[x].max()
+        ax.plot([low, high], [low, high], color="0.5", ls=":", label="y = x")
+    elif reference == "zero":
+        ax.axhline(0.0, color="0.5", ls=":")
+    ax.set(xlabel=xlabel or x, ylabel=ylabel or y)
+    ax.grid(alpha=0.3)
+    if group is not None or reference == "diagonal":
+        ax.legend(fontsize="small", frameon=False)
+    ax.figure.tight_layout()
+    return ax.figure

@@ -97,3 +97,43 @@ def test_plot_tradeoff_joins_the_front():
         "w = 0.9",
         "w = bad",
     }
+
+
+def test_plot_against_draws_means_with_spread_per_group():
+    rows = [
+        {"seed": s, "p": p, "model": m, "value": base + p + 0.1 * s}
+        for s in range(3)
+        for p in (0.0, 0.5, 1.0)
+        for m, base in (("shared", 1.0), ("single-task", 2.0))
+    ]
+    table = pd.DataFrame(rows)
+    fig = mtl.plots.plot_against(
+        table, "p", group="model", reference="zero", ylabel="MAE"
+    )
+    ax = fig.axes[0]
+    means = [line.get_ydata() for line in ax.get_lines() if line.get_marker() == "o"]
+    assert [list(m) for m in means] == [
+        pytest.approx([1.1, 1.6, 2.1]),
+        pytest.approx([2.1, 2.6, 3.1]),
+    ]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "shared",
+        "single-task",
+    ]
+    assert len(ax.collections) >= 2  # the faint per-seed dots, one set per group
+    assert ax.get_xlabel() == "p" and ax.get_ylabel() == "MAE"
+
+    one = mtl.plots.plot_against(
+        table[table["model"] == "shared"], "p", reference="diagonal"
+    )
+    assert "y = x" in [t.get_text() for t in one.axes[0].get_legend().get_texts()]
+
+
+def test_plot_against_refuses_bad_input():
+    table = pd.DataFrame({"p": [0.0, 1.0], "value": [0.1, 0.9]})
+    with pytest.raises(ValueError, match=r"table lacks columns \['model'\]"):
+        mtl.plots.plot_against(table, "p", group="model")
+    with pytest.raises(
+        ValueError, match="reference must be None, 'diagonal' or 'zero'"
+    ):
+        mtl.plots.plot_against(table, "p", reference="identity")
