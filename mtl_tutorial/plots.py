@@ -234,6 +234,7 @@ def plot_against(
     *,
     group: str | None = None,
     reference: str | None = None,
+    colours: Mapping[object, str] | None = None,
     xlabel: str | None = None,
     ylabel: str | None = None,
     ax: Axes | None = None,
@@ -250,6 +251,7 @@ def plot_against(
         y: Column for the vertical axis.
         group: Column whose values get one line each (e.g. ``"model"``); default one line.
         reference: ``"diagonal"`` draws ``y = x`` and ``"zero"`` draws ``y = 0``, dotted.
+        colours: Colour of each group, so that several panels agree; default the palette in order.
         xlabel, ylabel: Axis labels; default the column names.
         ax: Axes to draw on; default a new figure.
 
@@ -269,12 +271,20 @@ def plot_against(
         raise ValueError(
             f"reference must be None, 'diagonal' or 'zero'; got reference={reference!r}."
         )
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5.0, 3.6))
     groups = (
         [(None, table)] if group is None else list(table.groupby(group, sort=False))
     )
-    for colour, (label, rows) in zip(PALETTE, groups, strict=False):
+    if colours is None:
+        colours = dict(zip([label for label, _ in groups], PALETTE, strict=False))
+    uncoloured = [label for label, _ in groups if label not in colours]
+    if uncoloured:
+        raise ValueError(
+            f"colours lacks the groups {uncoloured}; it has {list(colours)}."
+        )
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.0, 3.6))
+    for label, rows in groups:
+        colour = colours[label]
         stats = rows.groupby(x)[y].agg(["mean", "std"]).sort_index()
         ax.scatter(rows[x], rows[y], color=colour, alpha=0.25, s=12, lw=0)
         ax.errorbar(
@@ -297,3 +307,59 @@ def plot_against(
         ax.legend(fontsize="small", frameon=False)
     ax.figure.tight_layout()
     return ax.figure
+
+
+def plot_gate_weights(
+    gates: Mapping[str, np.ndarray],
+    task_names: Sequence[str],
+    *,
+    expert_labels: Sequence[str] | None = None,
+) -> Figure:
+    """Heat maps of mixture-of-experts gate weights, one panel per setting, one row per task.
+
+    Taught in the chapter "Architectures beyond one shared trunk", where each panel is an MMoE
+    trained at one relatedness ``p`` and each row the average, over the test set, of one task's
+    gate (``model.get_layer("experts").gate_weights(x)`` averaged over the batch axis).
+
+    Args:
+        gates: ``{panel title: array of shape (num_tasks, num_experts)}``; each row is one gate's
+            average weight per expert.
+        task_names: Row labels, one per task.
+        expert_labels: Column labels; default ``"1"``, ``"2"``, ...
+
+    Returns:
+        The figure, with each cell's weight written in it and one shared colour scale from 0 to 1.
+
+    Raises:
+        ValueError: if ``gates`` is empty or an array is not ``(len(task_names), num_experts)``.
+    """
+    if not gates:
+        raise ValueError(
+            "gates holds no arrays; give {title: (num_tasks, num_experts) array}."
+        )
+    arrays = {title: np.asarray(value, dtype=float) for title, value in gates.items()}
+    for title, array in arrays.items():
+        if array.ndim != 2 or array.shape[0] != len(task_names):
+            raise ValueError(
+                f"gates[{title!r}] must have shape ({len(task_names)}, num_experts), one row "
+                f"per task; got shape {array.shape}."
+            )
+    fig, axes = plt.subplots(
+        1, len(arrays), figsize=(3.6 * len(arrays) + 0.8, 0.6 * len(task_names) + 1.4)
+    )
+    axes = np.atleast_1d(axes)
+    for ax, (title, array) in zip(axes, arrays.items(), strict=True):
+        image = ax.imshow(array, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
+        for (row, column), value in np.ndenumerate(array):
+            colour = "white" if value > 0.6 else "black"
+            ax.text(column, row, f"{value:.2f}", ha="center", va="center", color=colour)
+        labels = expert_labels or [str(e + 1) for e in range(array.shape[1])]
+        ax.set_xticks(range(array.shape[1]), labels)
+        ax.set_yticks(range(len(task_names)), list(task_names))
+        ax.set(title=title, xlabel="expert")
+        if ax is not axes[0]:
+            ax.tick_params(
+                labelleft=False
+            )  # the rows are the same tasks in every panel
+    fig.colorbar(image, ax=list(axes), label="mean gate weight", shrink=0.9)
+    return fig

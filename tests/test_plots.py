@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -137,3 +138,38 @@ def test_plot_against_refuses_bad_input():
         ValueError, match="reference must be None, 'diagonal' or 'zero'"
     ):
         mtl.plots.plot_against(table, "p", reference="identity")
+    grouped = table.assign(model=["a", "b"])
+    with pytest.raises(ValueError, match=r"colours lacks the groups \['b'\]"):
+        mtl.plots.plot_against(grouped, "p", group="model", colours={"a": "red"})
+
+
+def test_plot_against_keeps_a_colour_per_group_across_panels():
+    table = pd.DataFrame(
+        {"p": [0.0, 1.0, 0.0, 1.0], "value": [1, 2, 3, 4], "model": list("aabb")}
+    )
+    colours = {"a": mtl.plots.PALETTE[0], "b": mtl.plots.PALETTE[1]}
+    only_b = mtl.plots.plot_against(
+        table[table["model"] == "b"], "p", group="model", colours=colours
+    )
+    (line,) = [x for x in only_b.axes[0].get_lines() if x.get_marker() == "o"]
+    assert line.get_color() == mtl.plots.PALETTE[1]
+
+
+def test_plot_gate_weights_draws_one_heat_map_per_setting():
+    gates = {
+        "p = 0": np.array([[0.7, 0.1, 0.1, 0.1], [0.1, 0.1, 0.1, 0.7]]),
+        "p = 1": np.full((2, 4), 0.25),
+    }
+    fig = mtl.plots.plot_gate_weights(gates, ["task_1", "task_2"])
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["p = 0", "p = 1"]
+    np.testing.assert_allclose(panels[0].images[0].get_array(), gates["p = 0"])
+    assert [t.get_text() for t in panels[0].get_yticklabels()] == ["task_1", "task_2"]
+    assert len(panels[1].texts) == 8 and panels[1].texts[0].get_text() == "0.25"
+
+
+def test_plot_gate_weights_refuses_bad_shapes():
+    with pytest.raises(ValueError, match="gates holds no arrays"):
+        mtl.plots.plot_gate_weights({}, ["task_1"])
+    with pytest.raises(ValueError, match=r"must have shape \(2, num_experts\)"):
+        mtl.plots.plot_gate_weights({"p = 0": np.ones(4)}, ["task_1", "task_2"])

@@ -5,12 +5,17 @@ import pytest
 import mtl_tutorial as mtl
 
 
-def _train_once(data, seed):
+def _train_once(data, seed, steps_per_execution=1):
     mtl.set_seed(seed)
     model = mtl.models.build_shared_trunk(
         data.input_dim, data.tasks, hidden_units=(16,)
     )
-    mtl.training.compile_for_tasks(model, data.tasks, learning_rate=3e-3)
+    mtl.training.compile_for_tasks(
+        model,
+        data.tasks,
+        learning_rate=3e-3,
+        steps_per_execution=steps_per_execution,
+    )
     history = model.fit(
         mtl.training.to_dataset(data.train, shuffle=True, seed=seed),
         epochs=3,
@@ -28,6 +33,18 @@ def test_same_seed_same_numbers(penguins):
         np.testing.assert_array_equal(a, b)
     _, logs_c = _train_once(penguins, seed=8)
     assert logs_a["loss"] != logs_c["loss"]
+
+
+def test_steps_per_execution_changes_no_numbers(penguins):
+    # 7 batches per epoch, so groups of 3 end each epoch with a partial group.
+    plain, _ = _train_once(penguins, seed=3)
+    grouped, _ = _train_once(penguins, seed=3, steps_per_execution=3)
+    for a, b in zip(plain.get_weights(), grouped.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(
+        ValueError, match="steps_per_execution must be a positive integer"
+    ):
+        mtl.training.compile_for_tasks(plain, penguins.tasks, steps_per_execution=0)
 
 
 def test_compile_logs_a_loss_and_metric_per_task_and_learns(penguins):
@@ -171,3 +188,27 @@ def test_a_batch_without_labels_for_a_task_gives_finite_losses(penguins):
     )
     assert np.isfinite(history.history["loss"]).all()
     assert history.history["body_mass_g_loss"] == [0.0]
+
+
+def test_restart_trains_like_a_fresh_model(penguins):
+    fresh, _ = _train_once(penguins, seed=5)
+    mtl.set_seed(5)
+    model = mtl.models.build_shared_trunk(
+        penguins.input_dim, penguins.tasks, hidden_units=(16,)
+    )
+    mtl.training.compile_for_tasks(model, penguins.tasks, learning_rate=3e-3)
+    restart = mtl.training.Restart(model)
+    model.fit(penguins.train.x, penguins.train.y, epochs=2, verbose=0)
+    assert model.optimizer.iterations.numpy() > 0
+    restart()
+    assert model.optimizer.iterations.numpy() == 0
+    dataset = mtl.training.to_dataset(penguins.train, shuffle=True, seed=5)
+    model.fit(dataset, epochs=3, shuffle=False, verbose=0)
+    for a, b in zip(fresh.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_restart_needs_a_compiled_model(penguins):
+    model = mtl.models.build_shared_trunk(penguins.input_dim, penguins.tasks)
+    with pytest.raises(ValueError, match="model must be a compiled keras.Model"):
+        mtl.training.Restart(model)
