@@ -65,7 +65,15 @@ def test_shapes_splits_and_seeds():
             "n_samples must be an integer of at least 10; got n_samples=5",
         ),
         ({"num_sines": -1}, "num_sines must be a non-negative integer"),
-        ({"noise_std": -0.1}, "noise_std must be non-negative"),
+        (
+            {"noise_std": -0.1},
+            "noise_std must be one non-negative number or one per task",
+        ),
+        ({"noise_std": [0.1, 0.2, 0.3]}, r"noise_std must be .* one per task \(2\)"),
+        (
+            {"label_scales": [1.0, 0.0]},
+            "label_scales must give one positive number per task",
+        ),
         ({"scale": 0.0}, "scale must be positive; got scale=0.0"),
     ],
 )
@@ -78,3 +86,23 @@ def test_label_correlation_needs_two_tasks():
     data = mtl.data.make_correlated_tasks(100, 0.5, num_tasks=1, input_dim=4)
     with pytest.raises(ValueError, match="at least two tasks"):
         mtl.data.label_correlation(data)
+
+
+def test_label_scales_and_per_task_noise_are_known_by_construction():
+    data = mtl.data.make_correlated_tasks(
+        20_000,
+        0.5,
+        input_dim=5,
+        num_sines=0,
+        noise_std=[0.5, 0.1],
+        label_scales=[1.0, 10.0],
+        standardize_targets=False,
+        seed=3,
+    )
+    x = data.train.x
+    for name, expected in (("task_1", 0.5), ("task_2", 1.0)):
+        y = data.train.y[name].ravel()
+        # Linear labels: least squares recovers the signal, and the residual is the noise alone.
+        coefficients, *_ = np.linalg.lstsq(x, y, rcond=None)
+        assert np.std(y - x @ coefficients) == pytest.approx(expected, rel=0.03)
+    assert np.std(data.train.y["task_2"]) > 5 * np.std(data.train.y["task_1"])

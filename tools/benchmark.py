@@ -4,8 +4,10 @@ Run from the repository root, with nothing else busy on the machine::
 
     python tools/benchmark.py                 # every notebook in book/
     python tools/benchmark.py book/part1_multitask/01_why_several_tasks.ipynb
+    python tools/benchmark.py --rules         # training-step time of each rule against plain fit
 
-It prints a Markdown table and writes it to ``benchmark/results.md``. Each notebook runs in its own
+It prints a Markdown table and writes it to ``benchmark/results.md`` (``benchmark/rules.md`` for
+``--rules``). Each notebook runs in its own
 process, so the peak memory is that notebook's kernel alone (the largest resident set size it reached).
 Timings are not asserted by any test: they vary with the machine and its load.
 """
@@ -90,13 +92,80 @@ def table(rows: list[tuple[str, dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
+#: Budgets of the training rules: time per step relative to plain ``fit`` with equal weights.
+LOSS_RULE_RATIO = 1.3
+
+
+def time_rules(num_tasks: int = 3, steps: int = 400, repeats: int = 3) -> str:
+    """Time a training step of every rule against plain ``fit`` on the same model and data.
+
+    The model is the shared bottom of the chapters (64 units, towers of 8) on ``num_tasks`` tasks of the
+    correlated generator, batches of 256; each timing is the best of ``repeats`` fits of ``steps``
+    steps, after a warm-up fit that traces the step.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import mtl_tutorial as mtl
+    from mtl_tutorial import rules
+
+    data = mtl.data.make_correlated_tasks(4000, 0.5, num_tasks=num_tasks, input_dim=10, seed=0)
+    candidates = {
+        "plain fit (Keras compile, equal weights)": None,
+        "Equal": rules.Equal,
+        "Uncertainty": rules.Uncertainty,
+        "DWA": rules.DWA,
+        "GradNorm": rules.GradNorm,
+        "PCGrad": rules.PCGrad,
+    }
+    seconds = {}
+    for name, make_rule in candidates.items():
+        mtl.set_seed(0)
+        model = mtl.models.build_shared_bottom(10, data.tasks, 64)
+        if make_rule is not None:
+            model = mtl.training.MultiTaskModel(model, data.tasks, make_rule())
+        mtl.training.compile_for_tasks(model, data.tasks, learning_rate=1e-3)
+        dataset = mtl.training.to_dataset(data.train, batch_size=256, shuffle=True, seed=0).repeat()
+        model.fit(dataset, steps_per_epoch=20, epochs=1, shuffle=False, verbose=0)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model.fit(dataset, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0)
+            times.append((time.perf_counter() - start) / steps)
+        seconds[name] = min(times)
+    plain = seconds["plain fit (Keras compile, equal weights)"]
+    lines = [
+        f"Training-step time, {num_tasks} tasks, shared bottom of 64 units, batches of 256 "
+        f"(best of {repeats} fits of {steps} steps).",
+        "",
+        "| training | ms per step | × plain fit | budget | within budget |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for name, value in seconds.items():
+        gradient_based = name in ("GradNorm", "PCGrad")
+        budget = float(num_tasks + 1) if gradient_based else LOSS_RULE_RATIO
+        ratio = value / plain
+        lines.append(
+            f"| {name} | {1000 * value:.2f} | {ratio:.2f} | {budget:.1f} | "
+            f"{'yes' if ratio <= budget else '**NO**'} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "notebooks", nargs="*", type=Path, help="default: every notebook in book/"
     )
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--rules", action="store_true", help="time the training rules against plain fit"
+    )
     arguments = parser.parse_args()
+    if arguments.rules:
+        report = time_rules()
+        (ROOT / "benchmark").mkdir(exist_ok=True)
+        (ROOT / "benchmark" / "rules.md").write_text(report + "\n")
+        print(report)
+        return 0
     if arguments.one:
         print(json.dumps(run_one(arguments.one.resolve())))
         return 0

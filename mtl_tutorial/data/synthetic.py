@@ -6,6 +6,8 @@ Taught in the chapter "When tasks help each other, and when they hurt". This is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from mtl_tutorial.data.splits import SPLIT_NAMES, MultiTaskData, Split, stratified_split
@@ -65,7 +67,8 @@ def make_correlated_tasks(
     input_dim: int = 100,
     scale: float = 1.0,
     num_sines: int = 10,
-    noise_std: float = 0.1,
+    noise_std: float | Sequence[float] = 0.1,
+    label_scales: Sequence[float] | None = None,
     seed: int = 0,
     val_fraction: float = 0.2,
     test_fraction: float = 0.2,
@@ -76,6 +79,9 @@ def make_correlated_tasks(
     With ``W = task_weights(correlation, ...)``, inputs ``x ~ N(0, I_d)`` and, for task ``k``,
 
     ``y_k = w_k.x + sum_{i=1..m} sin(alpha_i * w_k.x + beta_i) + eps``, ``eps ~ N(0, noise_std**2)``,
+
+    then, if ``label_scales`` is given, ``y_k <- label_scales[k] * y_k`` (so task ``k``'s noise has standard
+    deviation ``label_scales[k] * noise_std[k]`` in its own units),
 
     with ``alpha_i = i`` and ``beta_i = i**2`` (the paper gives no values; this is a common choice) and
     ``m = num_sines``. ``correlation`` is the cosine of the tasks' weight vectors, not the correlation of
@@ -88,7 +94,10 @@ def make_correlated_tasks(
         input_dim: ``d``.
         scale: ``c``, the norm of every ``w_k``.
         num_sines: ``m``; 0 gives purely linear tasks.
-        noise_std: Standard deviation of the label noise (the paper's variance 0.01 is ``0.1``).
+        noise_std: Standard deviation of the label noise (the paper's variance 0.01 is ``0.1``), one
+            for all tasks or one per task.
+        label_scales: Optional factor per task by which its labels are multiplied, to give tasks
+            mismatched scales (use with ``standardize_targets=False``).
         seed: Seed of the weights, inputs, noise and split.
         val_fraction, test_fraction: Shares of examples for validation and testing.
         standardize_targets: Standardise each task's labels on the training rows.
@@ -105,20 +114,35 @@ def make_correlated_tasks(
         raise ValueError(
             f"num_sines must be a non-negative integer; got num_sines={num_sines!r}."
         )
-    if noise_std < 0:
-        raise ValueError(
-            f"noise_std must be non-negative; got noise_std={noise_std!r}."
-        )
     weights = task_weights(
         correlation, num_tasks=num_tasks, input_dim=input_dim, scale=scale, seed=seed
     )
+    noise = np.asarray(noise_std, dtype=float)
+    if noise.ndim == 0:
+        noise = np.full(num_tasks, float(noise))
+    if noise.shape != (num_tasks,) or not np.all(noise >= 0):
+        raise ValueError(
+            f"noise_std must be one non-negative number or one per task ({num_tasks}); "
+            f"got noise_std={noise_std!r}."
+        )
+    scales = (
+        np.ones(num_tasks)
+        if label_scales is None
+        else np.asarray(label_scales, dtype=float)
+    )
+    if scales.shape != (num_tasks,) or not np.all(scales > 0):
+        raise ValueError(
+            f"label_scales must give one positive number per task ({num_tasks}); "
+            f"got label_scales={label_scales!r}."
+        )
     rng = np.random.default_rng([seed, 1])
     x = rng.standard_normal((n_samples, input_dim))
     projections = x @ weights.T  # (n, K)
     labels = projections.copy()
     for i in range(1, num_sines + 1):
         labels += np.sin(i * projections + i**2)
-    labels += noise_std * rng.standard_normal(labels.shape)
+    labels += noise * rng.standard_normal(labels.shape)
+    labels *= scales
 
     tasks = tuple(Task(f"task_{k + 1}", "regression") for k in range(num_tasks))
     rows = stratified_split(

@@ -1,0 +1,403 @@
+"""Rules that turn the tasks' losses into one training update.
+
+A rule is the pluggable part of :class:`~mtl_tutorial.training.MultiTaskModel`: the model computes one loss
+per task, and the rule decides what to do with them. Loss-based rules weight the losses and let TensorFlow
+differentiate the weighted sum; gradient-based rules (``uses_task_gradients = True``) receive each task's
+gradient on the shared parameters and combine them themselves. Taught in the chapters "Letting the model
+choose the weights" and "Conflicting gradients".
+
+Every rule is a Keras layer, so its state (learned log-variances, current weights, first losses) is saved
+and loaded with the model. A new rule is one small subclass of :class:`Rule` that overrides
+``task_weights`` (and ``total`` or ``combine`` if weighting is not enough).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+__all__ = ["DWA", "Equal", "GradNorm", "PCGrad", "Rule", "Static", "Uncertainty"]
+
+
+def _check_positive_float(value: object, argument: str, example: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(
+            f"{argument} must be a positive number, e.g. {example}; got {argument}={value!r}."
+        )
+    return float(value)
+
+
+class Rule(keras.layers.Layer):
+    """Base class: weights every task's loss by 1 and sums.
+
+    Subclasses override some of these, each called inside the compiled training step:
+
+    - ``task_weights()``: the current weight of each task's loss, a tensor of shape ``(K,)``; logged by
+      the model as ``weight_<task>`` every epoch.
+    - ``total(losses)``: the loss to minimise, from the ``(K,)`` tensor of task losses; by default
+      ``sum_k task_weights()[k] * losses[k]``.
+    - ``combine(gradients, losses, step)``: for rules with ``uses_task_gradients = True``, the update of the
+      shared parameters from the ``(K, P)`` matrix of the tasks' gradients on them (flattened); by default
+      the weighted sum of the rows. Parameters that only one task reaches get that task's weighted gradient.
+    - ``end_epoch(losses)``: called after every epoch of ``fit`` with the epoch's mean training loss per
+      task, as a NumPy array.
+    - ``extra_logs(losses, gradients)``: more numbers to log, as a dict of scalar tensors whose names
+      ``extra_log_names()`` gives after ``setup``; ``gradients`` is ``None`` for loss-based rules.
+
+    ``setup(task_names)`` is called once by the model; rules create their variables there.
+    """
+
+    uses_task_gradients: bool = False
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.task_names: tuple[str, ...] = ()
+
+    def setup(self, task_names: Sequence[str]) -> None:
+        """Remember the tasks, in the model's order; subclasses create their variables here."""
+        self.task_names = tuple(task_names)
+        self.built = True
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.task_names)
+
+    def task_weights(self):
+        return ops.ones((self.num_tasks,))
+
+    def total(self, losses):
+        return ops.sum(self.task_weights() * losses)
+
+    def combine(self, gradients, losses, step):
+        del losses, step
+        return ops.sum(ops.expand_dims(self.task_weights(), 1) * gradients, axis=0)
+
+    def end_epoch(self, losses: np.ndarray) -> None:
+        del losses
+
+    def extra_log_names(self) -> tuple[str, ...]:
+        return ()
+
+    def extra_logs(self, losses, gradients=None) -> dict:
+        del losses, gradients
+        return {}
+
+    def call(self, losses):
+        # A layer must be callable; calling a rule gives the total loss it would minimise.
+        return self.total(losses)
+
+
+@keras.saving.register_keras_serializable(package="mtl_tutorial")
+class Equal(Rule):
+    """The plain sum of the tasks' losses: what ``compile`` does without ``loss_weights``."""
+
+
+@keras.saving.register_keras_serializable(package="mtl_tutorial")
+class Static(Rule):
+    """Fixed weights, one per task: ``sum_k w_k L_k``, like ``compile(loss_weights=...)``.
+
+    Args:
+        weights: Weight of each task's loss, keyed by task name.
+    """
+
+    def __init__(self, weights: Mapping[str, float], **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(weights, Mapping) or not weights:
+            raise ValueError(
+                f"weights must map task names to numbers, e.g. {{'a': 1.0}}; got weights={weights!r}."
+            )
+        for name, value in weights.items():
+            _check_positive_float(value, f"weights[{name!r}]", 1.0)
+        self.weights_by_task = {
+            str(name): float(value) for name, value in weights.items()
+        }
+
+    def setup(self, task_names: Sequence[str]) -> None:
+        super().setup(task_names)
+        if sorted(self.weights_by_task) != sorted(self.task_names):
+            raise ValueError(
+                f"weights must have one entry per task {sorted(self.task_names)}; "
+                f"got weights for {sorted(self.weights_by_task)}."
+            )
+        self._fixed = ops.convert_to_tensor(
+            [self.weights_by_task[name] for name in self.task_names]
+        )
+
+    def task_weights(self):
+        return self._fixed
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "weights": self.weights_by_task}
+
+
+@keras.saving.register_keras_serializable(package="mtl_tutorial")
+class Uncertainty(Rule):
+    """Uncertainty weighting (Kendall, Gal and Cipolla, 2018).
+
+    Learns one log-variance ``s_k = log sigma_k^2`` per task and minimises
+    ``sum_k 0.5 * exp(-s_k) * L_k + 0.5 * s_k``, the regression form of the paper, for every task. A task
+    whose loss stays high (a noisy task) gets a large ``s_k`` and so a small weight ``0.5 * exp(-s_k)``;
+    the ``0.5 * s_k`` term stops every ``s_k`` from growing without bound. For a mean squared error the
+    optimal ``s_k`` is ``log L_k``.
+    """
+
+    def setup(self, task_names: Sequence[str]) -> None:
+        super().setup(task_names)
+        self.log_variances = self.add_weight(
+            shape=(self.num_tasks,), initializer="zeros", name="log_variances"
+        )
+
+    def task_weights(self):
+        return 0.5 * ops.exp(-self.log_variances)
+
+    def total(self, losses):
+        return ops.sum(self.task_weights() * losses + 0.5 * self.log_variances)
+
+    def extra_log_names(self) -> tuple[str, ...]:
+        return tuple(f"log_variance_{name}" for name in self.task_names)
+
+    def extra_logs(self, losses, gradients=None) -> dict:
+        del losses, gradients
+        return {
+            f"log_variance_{name}": self.log_variances[k]
+            for k, name in enumerate(self.task_names)
+        }
+
+
+@keras.saving.register_keras_serializable(package="mtl_tutorial")
+class DWA(Rule):
+    """Dynamic weight average (Liu, Johns and Davison, 2019).
+
+    After each epoch ``t``, with ``r_k = L_k(t) / L_k(t-1)`` the ratio of task ``k``'s mean training loss
+    over the last two epochs, the weights of the next epoch are ``K * softmax(r / temperature)``: a task
+    whose loss fell less than the others' gets more weight. The weights are 1 for the first two epochs.
+
+    Args:
+        temperature: Softness of the softmax; large values give equal weights. The paper uses 2.
+    """
+
+    def __init__(self, temperature: float = 2.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.temperature = _check_positive_float(temperature, "temperature", 2.0)
+
+    def setup(self, task_names: Sequence[str]) -> None:
+        super().setup(task_names)
+        self.current = self.add_weight(
+            shape=(self.num_tasks,), initializer="ones", trainable=False, name="current"
+        )
+        # The mean losses of the last two epochs (row 0 the older) and how many epochs have been seen.
+        self.history = self.add_weight(
+            shape=(2, self.num_tasks),
+            initializer="zeros",
+            trainable=False,
+            name="history",
+        )
+        self.epochs_seen = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="epochs_seen"
+        )
+
+    def task_weights(self):
+        return ops.convert_to_tensor(self.current)
+
+    @staticmethod
+    def weights_from(
+        previous: np.ndarray, last: np.ndarray, temperature: float
+    ) -> np.ndarray:
+        """``K * softmax((last / previous) / temperature)``: DWA's weights from two epochs' mean losses."""
+        ratio = np.divide(
+            last, previous, out=np.ones_like(last, dtype=float), where=previous > 0
+        )
+        scaled = ratio / temperature
+        exp = np.exp(scaled - scaled.max())
+        return len(last) * exp / exp.sum()
+
+    def end_epoch(self, losses: np.ndarray) -> None:
+        losses = np.asarray(losses, dtype="float32")
+        history = np.stack([ops.convert_to_numpy(self.history)[1], losses])
+        epochs_seen = float(ops.convert_to_numpy(self.epochs_seen)) + 1.0
+        self.history.assign(history)
+        self.epochs_seen.assign(epochs_seen)
+        if epochs_seen >= 2:
+            self.current.assign(
+                self.weights_from(history[0], history[1], self.temperature).astype(
+                    "float32"
+                )
+            )
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "temperature": self.temperature}
+
+
+@keras.saving.register_keras_serializable(package="mtl_tutorial")
+class GradNorm(Rule):
+    """GradNorm (Chen et al., 2018): weights that balance the tasks' gradient norms and training rates.
+
+    Each step, with ``g_k`` task ``k``'s gradient on the shared parameters, ``G_k = w_k * ||g_k||`` the
+    norm of its weighted gradient, ``L~_k = L_k / L_k(0)`` its loss relative to its first loss and
+    ``r_k = L~_k / mean(L~)`` its relative inverse training rate, GradNorm takes a gradient step on
+    ``sum_k |G_k - mean(G) * r_k^alpha|`` with respect to the weights (the target ``mean(G) * r_k^alpha``
+    held constant, as in the paper), then rescales the weights to sum to ``K``. A task that trains slower
+    than the others (``r_k > 1``) is given a larger target and so a larger weight. The model is trained on
+    ``sum_k w_k L_k`` with the weights before the step.
+
+    The paper measures ``G_k`` on the last shared layer's weights to save time; here it is measured on
+    all shared parameters, whose per-task gradients the model computes anyway.
+
+    Args:
+        alpha: Strength of the pull towards equal training rates; the paper's experiments use 0.12 to 1.5.
+        learning_rate: Step size of the weights' gradient step.
+    """
+
+    uses_task_gradients = True
+
+    def __init__(
+        self, alpha: float = 1.5, learning_rate: float = 0.025, **kwargs
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or alpha < 0:
+            raise ValueError(
+                f"alpha must be a number >= 0, e.g. 1.5; got alpha={alpha!r}."
+            )
+        self.alpha = float(alpha)
+        self.learning_rate = _check_positive_float(
+            learning_rate, "learning_rate", 0.025
+        )
+
+    def setup(self, task_names: Sequence[str]) -> None:
+        super().setup(task_names)
+        self.current = self.add_weight(
+            shape=(self.num_tasks,),
+            initializer="ones",
+            trainable=False,
+            aggregation="mean",
+            name="current",
+        )
+        # Each task's first positive loss, L_k(0); zero until the task has been seen with labels.
+        self.first_losses = self.add_weight(
+            shape=(self.num_tasks,),
+            initializer="zeros",
+            trainable=False,
+            aggregation="mean",
+            name="first_losses",
+        )
+
+    def task_weights(self):
+        return ops.convert_to_tensor(self.current)
+
+    def step(self, weights, norms, losses, first_losses):
+        """The new weights after one GradNorm step, from the current ones (pure function, shape (K,))."""
+        num_tasks = ops.cast(ops.shape(weights)[0], weights.dtype)
+        weighted_norms = weights * norms
+        relative = tf.math.divide_no_nan(losses, first_losses)
+        rate = tf.math.divide_no_nan(relative, ops.mean(relative))
+        target = ops.mean(weighted_norms) * ops.power(rate, self.alpha)
+        # d/dw_k |w_k ||g_k|| - target_k| = sign(w_k ||g_k|| - target_k) * ||g_k||.
+        stepped = (
+            weights - self.learning_rate * ops.sign(weighted_norms - target) * norms
+        )
+        stepped = ops.maximum(stepped, 1e-3)
+        return num_tasks * stepped / ops.sum(stepped)
+
+    def combine(self, gradients, losses, step):
+        del step
+        weights = ops.convert_to_tensor(self.current)
+        first = ops.convert_to_tensor(self.first_losses)
+        first = ops.where((first > 0) | (losses <= 0), first, losses)
+        self.first_losses.assign(first)
+        update = ops.sum(ops.expand_dims(weights, 1) * gradients, axis=0)
+        norms = ops.sqrt(ops.sum(ops.square(gradients), axis=1))
+        self.current.assign(self.step(weights, norms, losses, first))
+        return update
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "alpha": self.alpha,
+            "learning_rate": self.learning_rate,
+        }
+
+
+@keras.saving.register_keras_serializable(package="mtl_tutorial")
+class PCGrad(Rule):
+    """Projecting conflicting gradients (Yu et al., 2020).
+
+    For each task ``i``, visit the other tasks ``j`` in a random order; if ``g_i . g_j < 0`` (they
+    conflict), remove from ``g_i`` its component along ``g_j``:
+    ``g_i <- g_i - (g_i . g_j / ||g_j||^2) g_j``. The update is the sum of the projected gradients.
+    Gradients that do not conflict are left as they are, so without conflicts PCGrad is the plain sum.
+    Applied here to the shared parameters; task-specific ones get their task's gradient. Also logs
+    ``conflict_rate``, the fraction of pairs of tasks whose gradients conflict.
+
+    Args:
+        seed: Seed of the random orders; with the training step it fixes them, so runs repeat.
+    """
+
+    uses_task_gradients = True
+
+    def __init__(self, seed: int = 0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(
+                f"seed must be an integer >= 0, e.g. 0; got seed={seed!r}."
+            )
+        self.seed = seed
+
+    @staticmethod
+    def project(gradients, order):
+        """Projected gradients, shape (K, P), visiting the other tasks in ``order[i]`` for task ``i``."""
+        num_tasks = gradients.shape[0]
+        squared_norms = ops.sum(ops.square(gradients), axis=1)
+        rows = []
+        for i in range(num_tasks):
+            g = gradients[i]
+            for position in range(num_tasks):
+                j = order[i][position]
+                other = ops.take(gradients, j, axis=0)
+                dot = ops.sum(g * other)
+                conflict = ops.logical_and(dot < 0, ops.not_equal(j, i))
+                scale = tf.math.divide_no_nan(dot, ops.take(squared_norms, j))
+                g = ops.where(conflict, g - scale * other, g)
+            rows.append(g)
+        return ops.stack(rows)
+
+    def combine(self, gradients, losses, step):
+        del losses
+        num_tasks = gradients.shape[0]
+        # A fresh random order per task and step, fixed by (seed, step): stateless, so runs repeat.
+        order = []
+        for i in range(num_tasks):
+            seed = tf.stack(
+                [
+                    tf.constant(self.seed, "int64"),
+                    tf.cast(step, "int64") * num_tasks + i,
+                ]
+            )
+            order.append(
+                ops.argsort(tf.random.stateless_uniform((num_tasks,), seed=seed))
+            )
+        return ops.sum(self.project(gradients, order), axis=0)
+
+    @staticmethod
+    def conflict_rate(gradients):
+        """Fraction of pairs of rows with a negative dot product (0 for one task)."""
+        num_tasks = gradients.shape[0]
+        if num_tasks < 2:
+            return ops.convert_to_tensor(0.0)
+        dots = ops.matmul(gradients, ops.transpose(gradients))
+        upper = np.triu(np.ones((num_tasks, num_tasks), dtype=bool), k=1)
+        pairs = num_tasks * (num_tasks - 1) / 2
+        return ops.sum(ops.cast(ops.logical_and(dots < 0, upper), "float32")) / pairs
+
+    def extra_log_names(self) -> tuple[str, ...]:
+        return ("conflict_rate",)
+
+    def extra_logs(self, losses, gradients=None) -> dict:
+        del losses
+        return {"conflict_rate": self.conflict_rate(gradients)}
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "seed": self.seed}

@@ -1,0 +1,349 @@
+"""The weighting and gradient rules: hand-computable cases, then the training path that runs them."""
+
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import mtl_tutorial as mtl
+from mtl_tutorial import rules
+from mtl_tutorial.training import MultiTaskModel
+
+
+def _rule(rule, names=("a", "b")):
+    rule.setup(names)
+    return rule
+
+
+# --- Each rule on numbers small enough to check by hand ---------------------------------------
+
+
+def test_equal_and_static_weight_the_losses():
+    losses = tf.constant([2.0, 3.0])
+    assert float(_rule(rules.Equal()).total(losses)) == pytest.approx(5.0)
+    static = _rule(rules.Static({"b": 0.5, "a": 2.0}))
+    np.testing.assert_allclose(
+        static.task_weights(), [2.0, 0.5]
+    )  # in the model's task order
+    assert float(static.total(losses)) == pytest.approx(2.0 * 2.0 + 0.5 * 3.0)
+
+
+def test_uncertainty_loss_for_given_log_variances():
+    rule = _rule(rules.Uncertainty())
+    rule.log_variances.assign([0.0, np.log(4.0)])
+    losses = tf.constant([2.0, 8.0])
+    # 0.5 * exp(-s) * L + 0.5 * s: 0.5 * 2 + 0 and 0.5 * 8 / 4 + 0.5 * log 4.
+    expected = 1.0 + 1.0 + 0.5 * np.log(4.0)
+    assert float(rule.total(losses)) == pytest.approx(expected, rel=1e-6)
+    np.testing.assert_allclose(rule.task_weights(), [0.5, 0.125], rtol=1e-6)
+
+
+def test_uncertainty_log_variance_settles_at_log_of_the_loss():
+    # For a fixed loss L, 0.5 exp(-s) L + 0.5 s is smallest at s = log L.
+    rule = _rule(rules.Uncertainty(), names=("a",))
+    losses = tf.constant([3.0])
+    optimizer = keras.optimizers.SGD(learning_rate=0.5)
+    for _ in range(200):
+        with tf.GradientTape() as tape:
+            total = rule.total(losses)
+        optimizer.apply(
+            tape.gradient(total, rule.trainable_variables), rule.trainable_variables
+        )
+    assert float(rule.log_variances[0]) == pytest.approx(np.log(3.0), abs=1e-3)
+
+
+def test_dwa_weights_for_a_given_loss_history():
+    rule = _rule(rules.DWA(temperature=2.0))
+    rule.end_epoch(np.array([1.0, 1.0]))
+    np.testing.assert_allclose(
+        rule.task_weights(), [1.0, 1.0]
+    )  # equal for the first two epochs
+    rule.end_epoch(np.array([0.5, 0.9]))
+    # r = (0.5, 0.9); weights = 2 * softmax(r / 2).
+    e = np.exp(np.array([0.25, 0.45]))
+    np.testing.assert_allclose(rule.task_weights(), 2 * e / e.sum(), rtol=1e-6)
+    rule.end_epoch(
+        np.array([0.5, 0.45])
+    )  # now r = (1.0, 0.5): task a stalled, so it gains weight
+    weights = np.asarray(rule.task_weights())
+    assert weights[0] > weights[1] and weights.sum() == pytest.approx(2.0)
+
+
+def test_gradnorm_step_moves_weights_the_right_way_and_keeps_their_sum():
+    rule = _rule(rules.GradNorm(alpha=1.5, learning_rate=0.1))
+    # Equal losses (equal training rates) but task a's gradient is 3 times larger: a must lose weight.
+    gradients = tf.constant([[3.0, 0.0], [0.0, 1.0]])
+    losses = tf.constant([1.0, 1.0])
+    rule.combine(gradients, losses, step=tf.constant(0))
+    weights = np.asarray(rule.task_weights())
+    assert weights[0] < 1.0 < weights[1]
+    assert weights.sum() == pytest.approx(2.0, rel=1e-6)
+    # By hand: G = (3, 1), target = mean(G) = 2, step = w - 0.1 * sign(G - 2) * ||g|| = (0.7, 1.1).
+    np.testing.assert_allclose(weights, 2 * np.array([0.7, 1.1]) / 1.8, rtol=1e-6)
+    np.testing.assert_allclose(rule.first_losses, [1.0, 1.0])
+
+
+def test_gradnorm_gives_a_slower_task_more_weight():
+    rule = _rule(rules.GradNorm(alpha=1.0, learning_rate=0.1))
+    rule.first_losses.assign([1.0, 1.0])
+    gradients = tf.constant([[1.0, 0.0], [0.0, 1.0]])  # equal gradient norms
+    rule.combine(
+        gradients, tf.constant([0.9, 0.3]), step=tf.constant(1)
+    )  # task a trains slower
+    weights = np.asarray(rule.task_weights())
+    assert weights[0] > weights[1]
+
+
+def test_pcgrad_projects_conflicting_gradients():
+    g1, g2 = np.array([1.0, 1.0]), np.array([-1.0, 0.0])  # g1 . g2 = -1 < 0
+    projected = np.asarray(
+        rules.PCGrad.project(tf.constant([g1, g2]), order=[[0, 1], [1, 0]])
+    )
+    # g1 - (g1.g2 / |g2|^2) g2 = (1, 1) - (-1)(-1, 0) = (0, 1); g2 - (g2.g1 / |g1|^2) g1 = (-0.5, 0.5).
+    np.testing.assert_allclose(projected, [[0.0, 1.0], [-0.5, 0.5]], atol=1e-7)
+    assert abs(projected[0] @ g2) < 1e-6 and abs(projected[1] @ g1) < 1e-6
+
+
+def test_pcgrad_leaves_agreeing_gradients_alone():
+    gradients = tf.constant([[1.0, 2.0], [3.0, -1.0]])  # dot product 1 > 0
+    rule = _rule(rules.PCGrad())
+    update = rule.combine(gradients, tf.constant([1.0, 1.0]), step=tf.constant(0))
+    np.testing.assert_allclose(update, [4.0, 1.0])
+    assert float(rule.conflict_rate(gradients)) == 0.0
+    assert float(rule.conflict_rate(tf.constant([[1.0, 0.0], [-1.0, 0.0]]))) == 1.0
+
+
+# --- The training path --------------------------------------------------------------------------
+
+
+ALL_RULES = [
+    rules.Equal,
+    lambda: rules.Static({"task_1": 2.0, "task_2": 0.5}),
+    rules.Uncertainty,
+    rules.DWA,
+    rules.GradNorm,
+    rules.PCGrad,
+]
+
+
+@pytest.fixture(scope="module")
+def correlated():
+    return mtl.data.make_correlated_tasks(600, 0.5, input_dim=6, seed=0)
+
+
+def _model(data, rule, seed=0):
+    mtl.set_seed(seed)
+    network = mtl.models.build_shared_bottom(
+        data.input_dim, data.tasks, 8, tower_units=4
+    )
+    model = MultiTaskModel(network, data.tasks, rule)
+    return mtl.training.compile_for_tasks(model, data.tasks, learning_rate=1e-2)
+
+
+@pytest.mark.parametrize("make_rule", ALL_RULES)
+def test_every_rule_trains_logs_and_round_trips(make_rule, correlated, tmp_path):
+    model = _model(correlated, make_rule())
+    dataset = mtl.training.to_dataset(
+        correlated.train, batch_size=64, shuffle=True, seed=0
+    )
+    seen = []
+    history = model.fit(
+        dataset,
+        epochs=3,
+        shuffle=False,
+        verbose=0,
+        validation_data=(correlated.val.x, correlated.val.y),
+        callbacks=[
+            keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(e))
+        ],
+    )
+    logs = history.history
+    assert seen == [0, 1, 2]
+    for name in ("task_1", "task_2"):
+        assert {
+            f"{name}_loss",
+            f"{name}_mae",
+            f"weight_{name}",
+            f"val_{name}_loss",
+        } <= set(logs)
+        assert f"val_weight_{name}" not in logs
+    assert logs["task_1_loss"][-1] < logs["task_1_loss"][0]
+    evaluated = model.evaluate(
+        correlated.val.x, correlated.val.y, verbose=0, return_dict=True
+    )
+    assert evaluated["task_1_loss"] == pytest.approx(
+        logs["val_task_1_loss"][-1], rel=1e-5
+    )
+
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)  # default safe_mode
+    assert type(loaded.rule) is type(model.rule)
+    for a, b in zip(model.rule.weights, loaded.rule.weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    before = model.predict(correlated.test.x, verbose=0)
+    after = loaded.predict(correlated.test.x, verbose=0)
+    for name in before:
+        np.testing.assert_allclose(before[name], after[name], rtol=1e-6)
+    assert loaded.evaluate(
+        correlated.val.x, correlated.val.y, verbose=0
+    ) == pytest.approx(
+        model.evaluate(correlated.val.x, correlated.val.y, verbose=0), rel=1e-5
+    )
+
+
+def test_learned_weights_are_logged_and_saved(correlated):
+    model = _model(correlated, rules.Uncertainty())
+    history = model.fit(correlated.train.x, correlated.train.y, epochs=2, verbose=0)
+    assert {"log_variance_task_1", "log_variance_task_2"} <= set(history.history)
+    assert float(model.rule.log_variances[0]) != 0.0  # learned, not left at the start
+
+
+@pytest.mark.parametrize("make_rule", [rules.Equal, rules.PCGrad])
+def test_one_task_reduces_to_the_plain_model(make_rule, correlated):
+    task = correlated.tasks[0]
+
+    def trained(wrap):
+        mtl.set_seed(1)
+        network = mtl.models.build_shared_bottom(
+            correlated.input_dim, [task], 8, tower_units=4
+        )
+        model = MultiTaskModel(network, [task], make_rule()) if wrap else network
+        mtl.training.compile_for_tasks(model, [task], learning_rate=1e-2)
+        dataset = mtl.training.to_dataset(
+            correlated.train, [task], batch_size=64, shuffle=True, seed=1
+        )
+        model.fit(dataset, epochs=2, shuffle=False, verbose=0)
+        return model.get_weights()
+
+    for a, b in zip(trained(wrap=False), trained(wrap=True), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("make_rule", ALL_RULES)
+def test_a_batch_without_labels_for_a_task_gives_finite_losses(make_rule, correlated):
+    model = _model(correlated, make_rule())
+    x = correlated.train.x[:32]
+    y = {name: values[:32] for name, values in correlated.train.y.items()}
+    weights = {"task_1": np.ones(32, "float32"), "task_2": np.zeros(32, "float32")}
+    for _ in range(3):  # a few steps, so that GradNorm's and DWA's state is used too
+        logs = model.train_on_batch(x, y, sample_weight=weights, return_dict=True)
+    assert logs["task_2_loss"] == 0.0
+    assert all(np.isfinite(value) for value in logs.values())
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+
+
+def test_sample_weights_mask_a_task_in_fit(correlated):
+    labelled = correlated.train.with_missing_labels("task_2", 100, seed=0)
+    model = _model(correlated, rules.PCGrad())
+    dataset = mtl.training.to_dataset(labelled, batch_size=64, shuffle=True, seed=0)
+    history = model.fit(dataset, epochs=2, shuffle=False, verbose=0)
+    assert all(np.isfinite(history.history["task_2_loss"]))
+
+
+def test_rules_and_model_refuse_bad_arguments(correlated):
+    with pytest.raises(ValueError, match="temperature must be a positive number"):
+        rules.DWA(temperature=0)
+    with pytest.raises(ValueError, match="alpha must be a number >= 0"):
+        rules.GradNorm(alpha=-1)
+    with pytest.raises(ValueError, match="learning_rate must be a positive number"):
+        rules.GradNorm(learning_rate="fast")
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        rules.PCGrad(seed=1.5)
+    with pytest.raises(ValueError, match=r"weights\['a'\] must be a positive number"):
+        rules.Static({"a": -1.0})
+    with pytest.raises(
+        ValueError, match=r"weights must have one entry per task \['a', 'b'\]"
+    ):
+        rules.Static({"a": 1.0}).setup(["a", "b"])
+    network = mtl.models.build_shared_bottom(correlated.input_dim, correlated.tasks, 8)
+    with pytest.raises(ValueError, match="rule must be an mtl_tutorial.rules.Rule"):
+        MultiTaskModel(network, correlated.tasks, rule="pcgrad")
+    with pytest.raises(
+        ValueError, match="network's outputs .* must be named after the tasks"
+    ):
+        MultiTaskModel(network, correlated.tasks[:1])
+    model = MultiTaskModel(network, correlated.tasks)
+    with pytest.raises(
+        ValueError, match="MultiTaskModel takes no loss or loss_weights"
+    ):
+        model.compile(loss="mse")
+    with pytest.raises(ValueError, match="rule=mtl.rules.Static"):
+        mtl.training.compile_for_tasks(
+            model, correlated.tasks, loss_weights={"task_1": 1, "task_2": 2}
+        )
+
+
+def test_task_gradient_cosines_on_the_shared_parameters(correlated):
+    model = _model(correlated, rules.Equal())
+    x, y = correlated.train.x[:64], {k: v[:64] for k, v in correlated.train.y.items()}
+    cosines = model.task_gradient_cosines(x, y)
+    assert cosines.shape == (2, 2)
+    np.testing.assert_allclose(np.diag(cosines), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(cosines, cosines.T)
+    # Identical labels for both tasks and identical towers give identical gradients: cosine 1.
+    same = {"task_1": y["task_1"], "task_2": y["task_1"]}
+    tower_1 = model.network.get_layer("task_1_tower").get_weights()
+    model.network.get_layer("task_2_tower").set_weights(tower_1)
+    head_1 = model.network.get_layer("task_1").get_weights()
+    model.network.get_layer("task_2").set_weights(head_1)
+    assert model.task_gradient_cosines(x, same)[0, 1] == pytest.approx(1.0, abs=1e-5)
+    # Large opposite labels: the errors, and so the gradients, point opposite ways.
+    opposite = {"task_1": 100 * y["task_1"], "task_2": -100 * y["task_1"]}
+    assert model.task_gradient_cosines(x, opposite)[0, 1] < -0.9
+
+
+def test_a_new_rule_is_one_small_class(correlated):
+    class FirstTaskOnly(rules.Rule):
+        def task_weights(self):
+            return tf.one_hot(0, self.num_tasks)
+
+    model = _model(correlated, FirstTaskOnly())
+    tower_2 = [
+        w.numpy().copy() for w in model.network.get_layer("task_2_tower").weights
+    ]
+    model.fit(correlated.train.x, correlated.train.y, epochs=1, verbose=0)
+    for before, variable in zip(
+        tower_2, model.network.get_layer("task_2_tower").weights, strict=True
+    ):
+        np.testing.assert_array_equal(
+            before, variable.numpy()
+        )  # task 2 gets no gradient
+
+
+def test_trains_under_a_distribution_strategy_with_two_replicas():
+    # Two logical CPUs must be configured before TensorFlow starts, so this runs in its own process.
+    script = textwrap.dedent(
+        """
+        import numpy as np, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+        )
+        import mtl_tutorial as mtl
+        from mtl_tutorial import rules
+        data = mtl.data.make_correlated_tasks(512, 0.5, input_dim=6, seed=0)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        assert strategy.num_replicas_in_sync == 2
+        for rule in (rules.Uncertainty(), rules.DWA(), rules.GradNorm(), rules.PCGrad()):
+            mtl.set_seed(0)
+            with strategy.scope():
+                network = mtl.models.build_shared_bottom(6, data.tasks, 8)
+                model = mtl.training.MultiTaskModel(network, data.tasks, rule)
+                mtl.training.compile_for_tasks(model, data.tasks, learning_rate=1e-2)
+            dataset = mtl.training.to_dataset(data.train, batch_size=64)
+            history = model.fit(dataset, epochs=3, shuffle=False, verbose=0)
+            losses = history.history["loss"]
+            assert np.all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+        print("ok")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")
