@@ -5,7 +5,7 @@ Chapters use ``import mtl_tutorial as mtl`` and call helpers by qualified name, 
 effects: it seeds nothing, prints nothing and downloads nothing.
 """
 
-from mtl_tutorial import data, experiments, metrics, models, plots, training
+from mtl_tutorial import data, experiments, metrics, models, plots, rules, training
 from mtl_tutorial.tasks import Task
 from mtl_tutorial.training import set_seed
 
@@ -18,6 +18,7 @@ __all__ = [
     "metrics",
     "models",
     "plots",
+    "rules",
     "set_seed",
     "training",
 ]

@@ -88,6 +88,24 @@ def paired_difference(
     }
 
 
+def verdict(values: Sequence[float]) -> str:
+    """Words for paired per-seed gains (e.g. Δm by seed, positive is better), decided by the numbers.
+
+    Returns ``"a clear gain"`` or ``"a clear loss"`` when the mean is more than two standard errors from
+    zero (the rule of :func:`paired_difference`), else ``"within the seed-to-seed noise"``. Chapters glue
+    these words into their prose, so that the text cannot claim more than the runs show.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 1 or len(values) < 2 or not np.all(np.isfinite(values)):
+        raise ValueError(
+            f"values must be two or more finite numbers, one per seed; got values={values!r}."
+        )
+    mean, error = values.mean(), 2 * values.std(ddof=1) / np.sqrt(len(values))
+    if abs(mean) <= error:
+        return "within the seed-to-seed noise"
+    return "a clear gain" if mean > 0 else "a clear loss"
+
+
 def delta_m_by_seed(
     results: pd.DataFrame, tasks: Sequence[Task], model: str, baseline: str
 ) -> pd.Series:

@@ -13,6 +13,7 @@ and loaded with the model. A new rule is one small subclass of :class:`Rule` tha
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 
 import keras
@@ -24,7 +25,7 @@ __all__ = ["DWA", "Equal", "GradNorm", "PCGrad", "Rule", "Static", "Uncertainty"
 
 
 def _check_positive_float(value: object, argument: str, example: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
         raise ValueError(
             f"{argument} must be a positive number, e.g. {example}; got {argument}={value!r}."
         )
@@ -258,7 +259,7 @@ class GradNorm(Rule):
         self, alpha: float = 1.5, learning_rate: float = 0.025, **kwargs
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or alpha < 0:
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or alpha < 0:
             raise ValueError(
                 f"alpha must be a number >= 0, e.g. 1.5; got alpha={alpha!r}."
             )

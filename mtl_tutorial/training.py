@@ -1,8 +1,11 @@
-"""Seeding, compiling and feeding multi-task models.
+"""Seeding, compiling, feeding and training multi-task models.
 
-Taught in chapter 1. ``set_seed`` makes a run repeatable; ``compile_for_tasks`` gives every task its own
+Taught in chapter 1: ``set_seed`` makes a run repeatable; ``compile_for_tasks`` gives every task its own
 loss and metric; ``to_dataset`` turns a :class:`~mtl_tutorial.data.Split` into a shuffled ``tf.data``
 pipeline, which trains small models about twice as fast as NumPy arrays passed straight to ``fit``.
+``Restart`` refits a compiled model from its starting point without tracing its training step again
+(chapter 4). ``MultiTaskModel`` is the one training path for every weighting and gradient rule of
+:mod:`mtl_tutorial.rules` (chapters 5 and 6).
 """
 
 from __future__ import annotations

@@ -99,3 +99,15 @@ def test_bad_tables_are_refused():
         )
     with pytest.raises(ValueError, match="holds no results"):
         mtl.experiments.results_table({})
+
+
+def test_verdict_words_follow_two_standard_errors():
+    assert mtl.experiments.verdict([5.0, 6.0, 4.0, 5.5, 4.5]) == "a clear gain"
+    assert mtl.experiments.verdict([-5.0, -6.0, -4.0, -5.5, -4.5]) == "a clear loss"
+    # Mean 1, standard deviation about 5.7: two standard errors are about 5, so no verdict.
+    assert (
+        mtl.experiments.verdict([8.0, -6.0, 1.0, 5.0, -3.0])
+        == "within the seed-to-seed noise"
+    )
+    with pytest.raises(ValueError, match="values must be two or more finite numbers"):
+        mtl.experiments.verdict([1.0])

@@ -347,3 +347,18 @@ def test_trains_under_a_distribution_strategy_with_two_replicas():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")
+
+
+@pytest.mark.parametrize("make_rule", [rules.Uncertainty, rules.DWA, rules.GradNorm])
+def test_restart_also_resets_the_rules_state(make_rule, correlated):
+    model = _model(correlated, make_rule())
+    start = [w.numpy().copy() for w in model.rule.weights]
+    restart = mtl.training.Restart(model)
+    model.fit(correlated.train.x, correlated.train.y, epochs=3, verbose=0)
+    assert any(
+        not np.array_equal(a, w.numpy())
+        for a, w in zip(start, model.rule.weights, strict=True)
+    )
+    restart()
+    for a, w in zip(start, model.rule.weights, strict=True):
+        np.testing.assert_array_equal(a, w.numpy())

@@ -107,7 +107,9 @@ def time_rules(num_tasks: int = 3, steps: int = 400, repeats: int = 3) -> str:
     import mtl_tutorial as mtl
     from mtl_tutorial import rules
 
-    data = mtl.data.make_correlated_tasks(4000, 0.5, num_tasks=num_tasks, input_dim=10, seed=0)
+    data = mtl.data.make_correlated_tasks(
+        4000, 0.5, num_tasks=num_tasks, input_dim=10, seed=0
+    )
     candidates = {
         "plain fit (Keras compile, equal weights)": None,
         "Equal": rules.Equal,
@@ -123,12 +125,16 @@ def time_rules(num_tasks: int = 3, steps: int = 400, repeats: int = 3) -> str:
         if make_rule is not None:
             model = mtl.training.MultiTaskModel(model, data.tasks, make_rule())
         mtl.training.compile_for_tasks(model, data.tasks, learning_rate=1e-3)
-        dataset = mtl.training.to_dataset(data.train, batch_size=256, shuffle=True, seed=0).repeat()
+        dataset = mtl.training.to_dataset(
+            data.train, batch_size=256, shuffle=True, seed=0
+        ).repeat()
         model.fit(dataset, steps_per_epoch=20, epochs=1, shuffle=False, verbose=0)
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            model.fit(dataset, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0)
+            model.fit(
+                dataset, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0
+            )
             times.append((time.perf_counter() - start) / steps)
         seconds[name] = min(times)
     plain = seconds["plain fit (Keras compile, equal weights)"]
@@ -136,7 +142,7 @@ def time_rules(num_tasks: int = 3, steps: int = 400, repeats: int = 3) -> str:
         f"Training-step time, {num_tasks} tasks, shared bottom of 64 units, batches of 256 "
         f"(best of {repeats} fits of {steps} steps).",
         "",
-        "| training | ms per step | × plain fit | budget | within budget |",
+        "| training | ms per step | times plain fit | budget | within budget |",
         "|---|---:|---:|---:|---|",
     ]
     for name, value in seconds.items():
