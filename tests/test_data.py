@@ -201,3 +201,21 @@ def test_missing_labels_are_masked_not_dropped(penguins):
         penguins.train.with_missing_labels("species", 500, seed=0)
     with pytest.raises(ValueError, match="Unknown task 'wing'"):
         penguins.train.with_missing_labels("wing", 5, seed=0)
+
+
+def test_a_split_can_hold_one_array_per_modality():
+    x = {
+        "image": np.arange(6 * 4, dtype=np.float32).reshape(6, 2, 2),
+        "audio": np.arange(6 * 3, dtype=np.float32).reshape(6, 3),
+    }
+    split = mtl.data.Split(x=x, y={"digit": np.arange(6, dtype=np.int32)})
+    assert len(split) == 6
+    part = split.rows(np.array([4, 1]))
+    np.testing.assert_array_equal(part.x["image"], x["image"][[4, 1]])
+    np.testing.assert_array_equal(part.x["audio"], x["audio"][[4, 1]])
+    np.testing.assert_array_equal(part.y["digit"], [4, 1])
+    assert len(split.sample(3, seed=0)) == 3
+    with pytest.raises(ValueError, match="Every modality needs one row per example"):
+        mtl.data.Split(x={"image": x["image"], "audio": x["audio"][:5]}, y={})
+    with pytest.raises(ValueError, match=r"y\['digit'\] has 5 rows but x has 6"):
+        mtl.data.Split(x=x, y={"digit": np.arange(5)})

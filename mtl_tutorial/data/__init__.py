@@ -1,9 +1,10 @@
 """Data sets for the book, each returned as a :class:`MultiTaskData` split three ways.
 
-Nothing here downloads: the penguins ship inside the ``palmerpenguins`` package, and the synthetic
-tasks are generated from a seed.
+Nothing here downloads: the penguins ship inside the ``palmerpenguins`` package, the digit images inside
+scikit-learn, and the synthetic tasks and the digits' key tones are generated from a seed.
 """
 
+from mtl_tutorial.data.digits import load_multimodal_digits
 from mtl_tutorial.data.penguins import load_penguins
 from mtl_tutorial.data.splits import MultiTaskData, Split, stratified_split
 from mtl_tutorial.data.synthetic import (
@@ -16,6 +17,7 @@ __all__ = [
     "MultiTaskData",
     "Split",
     "label_correlation",
+    "load_multimodal_digits",
     "load_penguins",
     "make_correlated_tasks",
     "stratified_split",

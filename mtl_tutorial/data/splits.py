@@ -15,13 +15,38 @@ from mtl_tutorial.tasks import Task, check_keys, check_tasks
 
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 
+#: Inputs: one array, or one array per modality keyed by its name (Part II).
+Inputs = np.ndarray | dict[str, np.ndarray]
+
+
+def num_rows(x: Inputs) -> int:
+    """Number of examples in ``x``; every modality of a dict must have the same number."""
+    if isinstance(x, dict):
+        if not x:
+            raise ValueError("x has no modalities; give at least one array.")
+        counts = {name: len(values) for name, values in x.items()}
+        if len(set(counts.values())) != 1:
+            raise ValueError(
+                f"Every modality needs one row per example; got rows {counts}."
+            )
+        return next(iter(counts.values()))
+    return len(x)
+
+
+def take_rows(x: Inputs, rows: np.ndarray) -> Inputs:
+    """The examples of ``x`` at the integer positions ``rows`` (of every modality, for a dict)."""
+    if isinstance(x, dict):
+        return {name: values[rows] for name, values in x.items()}
+    return x[rows]
+
 
 @dataclass(frozen=True)
 class Split:
     """The examples of one split.
 
     Attributes:
-        x: Inputs, shape ``(n, d)`` float32.
+        x: Inputs, shape ``(n, d)`` float32; or, for multi-modal data, a dict of such arrays keyed by
+            modality (each of shape ``(n, ...)``).
         y: Targets keyed by task name: int32 labels of shape ``(n,)`` for classification, float32
             values of shape ``(n, 1)`` for regression.
         weights: Optional per-task sample weights of shape ``(n,)``, keyed by task name; a weight of 0
@@ -29,15 +54,16 @@ class Split:
             every label is present.
     """
 
-    x: np.ndarray
+    x: Inputs
     y: dict[str, np.ndarray]
     weights: dict[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
+        n = num_rows(self.x)
         for name, values in self.y.items():
-            if len(values) != len(self.x):
+            if len(values) != n:
                 raise ValueError(
-                    f"y[{name!r}] has {len(values)} rows but x has {len(self.x)}; "
+                    f"y[{name!r}] has {len(values)} rows but x has {n}; "
                     "every target needs one row per example."
                 )
         for name, values in (self.weights or {}).items():
@@ -45,14 +71,13 @@ class Split:
                 raise ValueError(
                     f"weights has a task {name!r} that y lacks; y has {sorted(self.y)}."
                 )
-            if np.shape(values) != (len(self.x),):
+            if np.shape(values) != (n,):
                 raise ValueError(
-                    f"weights[{name!r}] must have shape ({len(self.x)},); "
-                    f"got {np.shape(values)}."
+                    f"weights[{name!r}] must have shape ({n},); got {np.shape(values)}."
                 )
 
     def __len__(self) -> int:
-        return len(self.x)
+        return num_rows(self.x)
 
     def rows(self, rows: np.ndarray) -> Split:
         """The examples at the integer positions ``rows``, with their targets and weights."""
@@ -60,7 +85,7 @@ class Split:
         if self.weights is not None:
             weights = {name: values[rows] for name, values in self.weights.items()}
         y = {name: values[rows] for name, values in self.y.items()}
-        return Split(x=self.x[rows], y=y, weights=weights)
+        return Split(x=take_rows(self.x, rows), y=y, weights=weights)
 
     def sample(self, n: int, *, seed: int) -> Split:
         """A random subset of ``n`` examples, drawn without replacement with ``seed``.
@@ -113,7 +138,7 @@ class Split:
             np.ones(len(self), bool) if self.weights is None else self.weights[task] > 0
         )
         rows = np.flatnonzero(present)
-        return Split(x=self.x[rows], y={task: self.y[task][rows]})
+        return Split(x=take_rows(self.x, rows), y={task: self.y[task][rows]})
 
 
 @dataclass(frozen=True)
@@ -145,8 +170,21 @@ class MultiTaskData:
 
     @property
     def input_dim(self) -> int:
-        """Number of input features ``d``."""
+        """Number of input features ``d`` (single-input data only; see :attr:`input_shapes`)."""
+        if isinstance(self.train.x, dict):
+            raise ValueError(
+                f"This data set has several modalities {sorted(self.train.x)}; "
+                "use input_shapes for the shape of each."
+            )
         return int(self.train.x.shape[1])
+
+    @property
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shape of one example of each modality (single-input data: ``{"features": (d,)}``)."""
+        x = self.train.x
+        if isinstance(x, dict):
+            return {name: tuple(values.shape[1:]) for name, values in x.items()}
+        return {"features": tuple(x.shape[1:])}
 
     def split(self, name: str) -> Split:
         """The split called ``name`` (``"train"``, ``"val"`` or ``"test"``)."""
