@@ -12,6 +12,7 @@ from mtl_tutorial.data.synthetic import (
     make_correlated_tasks,
     task_weights,
 )
+from mtl_tutorial.data.two_views import make_two_views
 
 __all__ = [
     "MultiTaskData",
@@ -20,6 +21,7 @@ __all__ = [
     "load_multimodal_digits",
     "load_penguins",
     "make_correlated_tasks",
+    "make_two_views",
     "stratified_split",
     "task_weights",
 ]
