@@ -1,4 +1,4 @@
-"""Model building blocks, one module per way of sharing between tasks."""
+"""Model building blocks: one module per way of sharing between tasks, and one for fusing modalities."""
 
 from mtl_tutorial.models.builders import (
     build_cross_stitch,
@@ -7,14 +7,24 @@ from mtl_tutorial.models.builders import (
     build_shared_bottom,
 )
 from mtl_tutorial.models.cross_stitch import CrossStitch
+from mtl_tutorial.models.fusion import (
+    CrossModalAttention,
+    GatedMultimodalUnit,
+    ModalityDropout,
+    TensorFusion,
+)
 from mtl_tutorial.models.moe import MixtureOfExperts
 from mtl_tutorial.models.ple import CustomizedGateControl
 from mtl_tutorial.models.sharing import build_shared_trunk
 
 __all__ = [
+    "CrossModalAttention",
     "CrossStitch",
     "CustomizedGateControl",
+    "GatedMultimodalUnit",
     "MixtureOfExperts",
+    "ModalityDropout",
+    "TensorFusion",
     "build_cross_stitch",
     "build_mixture_of_experts",
     "build_ple",

@@ -1,0 +1,233 @@
+"""Layers that fuse modalities, and modality dropout.
+
+Taught in Part II ("Fusion" and "Missing and noisy modalities"). Each layer takes a list of per-modality
+tensors and is a serializable Keras layer, so models built from them save to ``.keras`` and load with the
+default ``safe_mode``:
+
+- :class:`GatedMultimodalUnit`: a learned, input-dependent gate between two modalities (Arevalo et al.,
+  "Gated multimodal units for information fusion", ICLR workshop 2017).
+- :class:`TensorFusion`: the outer product of the modalities' features, each with a 1 appended, so that it
+  holds every single-modality feature and every cross-modal product (Zadeh et al., "Tensor fusion network
+  for multimodal sentiment analysis", EMNLP 2017).
+- :class:`CrossModalAttention`: one modality's tokens attend to another's (multi-head attention with a
+  residual connection and layer normalisation).
+- :class:`ModalityDropout`: in training, blanks whole modalities at random so that a model learns to cope
+  without any one of them (Neverova et al., "ModDrop: adaptive multi-modal gesture recognition", 2016).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+
+def _as_list(inputs, layer: str, at_least: int = 2, exactly: int | None = None) -> list:
+    if not isinstance(inputs, list | tuple) or len(inputs) < at_least:
+        raise ValueError(
+            f"{layer} takes a list of at least {at_least} tensors, one per modality; "
+            f"got {type(inputs).__name__}."
+        )
+    if exactly is not None and len(inputs) != exactly:
+        raise ValueError(
+            f"{layer} takes exactly {exactly} tensors, one per modality; got {len(inputs)}."
+        )
+    return list(inputs)
+
+
+def _check_units(units: object, argument: str = "units") -> int:
+    if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+        raise ValueError(
+            f"{argument} must be a positive integer, e.g. 16; got {argument}={units!r}."
+        )
+    return units
+
+
+@keras.saving.register_keras_serializable(package="mtl_tutorial")
+class GatedMultimodalUnit(layers.Layer):
+    """Fuse two modalities with a learned gate (Arevalo et al., 2017).
+
+    With inputs ``x_1`` and ``x_2`` (shapes ``(batch, d_1)`` and ``(batch, d_2)``)::
+
+        h_1 = tanh(W_1 x_1),  h_2 = tanh(W_2 x_2),  z = sigmoid(W_z [x_1; x_2]),
+        h = z * h_1 + (1 - z) * h_2
+
+    ``z`` has one value per output unit and per example, so the layer can trust modality 1 for some
+    features and inputs and modality 2 for others. ``gate(inputs)`` returns ``z``.
+
+    Args:
+        units: Width of ``h``.
+    """
+
+    def __init__(self, units: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.units = _check_units(units)
+        self.first = layers.Dense(
+            self.units, activation="tanh", use_bias=False, name="first"
+        )
+        self.second = layers.Dense(
+            self.units, activation="tanh", use_bias=False, name="second"
+        )
+        self.gate_layer = layers.Dense(self.units, activation="sigmoid", name="gate")
+
+    def build(self, input_shape) -> None:
+        first, second = _as_list(input_shape, "GatedMultimodalUnit", exactly=2)
+        self.first.build(first)
+        self.second.build(second)
+        self.gate_layer.build((first[0], first[-1] + second[-1]))
+
+    def gate(self, inputs):
+        """The gate ``z``, shape ``(batch, units)``: the weight of modality 1 in each output unit."""
+        first, second = _as_list(inputs, "GatedMultimodalUnit", exactly=2)
+        return self.gate_layer(ops.concatenate([first, second], axis=-1))
+
+    def call(self, inputs):
+        first, second = _as_list(inputs, "GatedMultimodalUnit", exactly=2)
+        z = self.gate([first, second])
+        return z * self.first(first) + (1.0 - z) * self.second(second)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], self.units)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units}
+
+
+@keras.saving.register_keras_serializable(package="mtl_tutorial")
+class TensorFusion(layers.Layer):
+    """The flattened outer product of the modalities' features, each with a 1 appended (Zadeh et al., 2017).
+
+    For two modalities, ``[z_a; 1] (x) [z_b; 1]`` holds ``z_a`` itself, ``z_b`` itself, every product
+    ``z_a[i] * z_b[j]`` and the constant 1: shape ``(batch, (d_a + 1) (d_b + 1))``. A linear layer on top
+    can therefore model the interaction between the modalities, which a sum of per-modality terms cannot.
+    More modalities multiply in turn. Keep the inputs narrow: the width is the product of theirs.
+    """
+
+    def call(self, inputs):
+        parts = _as_list(inputs, "TensorFusion")
+        fused = None
+        for part in parts:
+            ones = ops.ones_like(part[:, :1])
+            part = ops.concatenate([part, ones], axis=-1)
+            if fused is None:
+                fused = part
+            else:
+                outer = ops.expand_dims(fused, 2) * ops.expand_dims(part, 1)
+                fused = ops.reshape(outer, (-1, outer.shape[1] * outer.shape[2]))
+        return fused
+
+    def compute_output_shape(self, input_shape):
+        width = 1
+        for shape in _as_list(input_shape, "TensorFusion"):
+            width *= shape[-1] + 1
+        return (input_shape[0][0], width)
+
+
+@keras.saving.register_keras_serializable(package="mtl_tutorial")
+class CrossModalAttention(layers.Layer):
+    """Tokens of one modality attend to the tokens of another.
+
+    ``call([query, context])`` with ``query`` of shape ``(batch, T_q, d)`` and ``context`` of shape
+    ``(batch, T_c, d_c)`` returns ``LayerNorm(query + MultiHeadAttention(query, context, context))``,
+    shape ``(batch, T_q, d)``: each query token is updated with what it finds in the other modality.
+    ``last_attention`` holds the attention weights of the latest call, ``(batch, heads, T_q, T_c)``.
+
+    Args:
+        num_heads: Number of attention heads.
+        key_dim: Width of each head's queries and keys.
+    """
+
+    def __init__(self, num_heads: int = 2, key_dim: int = 16, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.num_heads = _check_units(num_heads, "num_heads")
+        self.key_dim = _check_units(key_dim, "key_dim")
+        self.attention = layers.MultiHeadAttention(
+            num_heads=self.num_heads, key_dim=self.key_dim, name="attention"
+        )
+        self.norm = layers.LayerNormalization(name="norm")
+        self.last_attention = None
+
+    def build(self, input_shape) -> None:
+        query, context = _as_list(input_shape, "CrossModalAttention", exactly=2)
+        if len(query) != 3 or len(context) != 3:
+            raise ValueError(
+                "CrossModalAttention takes token sequences of shape (batch, tokens, features); "
+                f"got shapes {query} and {context}."
+            )
+        self.attention.build(query, context, context)
+        self.norm.build(query)
+
+    def call(self, inputs, training=None):
+        query, context = _as_list(inputs, "CrossModalAttention", exactly=2)
+        attended, scores = self.attention(
+            query, context, context, return_attention_scores=True, training=training
+        )
+        self.last_attention = scores
+        return self.norm(query + attended)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "key_dim": self.key_dim,
+        }
+
+
+@keras.saving.register_keras_serializable(package="mtl_tutorial")
+class ModalityDropout(layers.Layer):
+    """In training, blank each modality of each example with probability ``rate`` (Neverova et al., 2016).
+
+    Takes and returns a list of per-modality tensors (each ``(batch, ...)``). For every example, each
+    modality is independently replaced by zeros with probability ``rate``; if that would blank all of
+    them, one modality, chosen at random, is kept. Unlike ordinary dropout, nothing is rescaled: the model
+    should learn to work with a modality absent, as it will be at test time when a sensor fails. At
+    inference (``training=False``) the layer returns its inputs unchanged.
+
+    Args:
+        rate: Probability of blanking each modality, in ``[0, 1)``.
+        seed: Seed of the layer's random draws.
+    """
+
+    def __init__(self, rate: float = 0.25, seed: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if (
+            isinstance(rate, bool)
+            or not isinstance(rate, int | float)
+            or not 0.0 <= rate < 1.0
+        ):
+            raise ValueError(
+                f"rate must be a number in [0, 1), e.g. 0.25; got rate={rate!r}."
+            )
+        self.rate = float(rate)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def keep_mask(self, batch_size, num_modalities: int):
+        """A ``(batch, M)`` float mask of kept modalities, with at least one 1 per row."""
+        draws = keras.random.uniform(
+            (batch_size, num_modalities), seed=self.seed_generator
+        )
+        keep = ops.cast(draws >= self.rate, "float32")
+        # Where every modality was dropped, keep the one with the largest draw.
+        rescue = ops.one_hot(ops.argmax(draws, axis=1), num_modalities)
+        nothing_kept = ops.cast(ops.sum(keep, axis=1, keepdims=True) == 0, "float32")
+        return keep + nothing_kept * rescue
+
+    def call(self, inputs, training=None):
+        parts = _as_list(inputs, "ModalityDropout", at_least=1)
+        if not training or self.rate == 0.0:
+            return parts
+        mask = self.keep_mask(ops.shape(parts[0])[0], len(parts))
+        out = []
+        for m, part in enumerate(parts):
+            shape = (-1,) + (1,) * (len(part.shape) - 1)
+            out.append(part * ops.cast(ops.reshape(mask[:, m], shape), part.dtype))
+        return out
+
+    def compute_output_shape(self, input_shape):
+        return [tuple(shape) for shape in input_shape]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
