@@ -138,3 +138,52 @@ def pareto_front(points: np.ndarray, higher_is_better: Sequence[bool]) -> np.nda
     strictly = (goodness[:, None, :] > goodness[None, :, :]).any(axis=2)
     dominated = (at_least & strictly).any(axis=0)
     return ~dominated
+
+
+def recall_at_k(
+    queries: np.ndarray,
+    candidates: np.ndarray,
+    k: int = 1,
+    labels: np.ndarray | None = None,
+) -> float:
+    """Share of queries that find their partner among their ``k`` most similar candidates.
+
+    Row ``i`` of ``queries`` and row ``i`` of ``candidates`` are a pair (e.g. an image and its tone).
+    Similarity is the cosine. Without ``labels`` only the partner itself counts as found (ties are broken
+    against it); with ``labels`` (one per row), any candidate with the query's label counts, which is the
+    right test when pairs of the same class are interchangeable, as two tones of one key are. Taught in
+    Part II ("Aligning modalities"). A random embedding scores about ``k / n`` without labels.
+
+    Raises:
+        ValueError: if the arrays are not 2-D with the same shape, ``labels`` does not have one entry per
+            row, or ``k`` is not an integer in ``[1, n]``.
+    """
+    queries, candidates = (
+        np.asarray(queries, dtype=float),
+        np.asarray(candidates, dtype=float),
+    )
+    if queries.ndim != 2 or queries.shape != candidates.shape:
+        raise ValueError(
+            "queries and candidates must be 2-D arrays of one shape (pairs in rows); "
+            f"got shapes {queries.shape} and {candidates.shape}."
+        )
+    n = len(queries)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
+        raise ValueError(f"k must be an integer between 1 and {n}; got k={k!r}.")
+    q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+    c = candidates / np.maximum(
+        np.linalg.norm(candidates, axis=1, keepdims=True), 1e-12
+    )
+    similarity = q @ c.T
+    if labels is None:
+        partner = np.diag(similarity)
+        # The partner's rank: how many candidates are at least as similar, itself excluded.
+        rank = (similarity >= partner[:, None]).sum(axis=1) - 1
+        return float(np.mean(rank < k))
+    labels = np.asarray(labels).ravel()
+    if labels.shape != (n,):
+        raise ValueError(
+            f"labels must have one entry per row ({n}); got shape {labels.shape}."
+        )
+    top = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+    return float(np.mean((labels[top] == labels[:, None]).any(axis=1)))

@@ -6,6 +6,7 @@ from mtl_tutorial.models.builders import (
     build_ple,
     build_shared_bottom,
 )
+from mtl_tutorial.models.contrastive import DualEncoder, symmetric_info_nce
 from mtl_tutorial.models.cross_stitch import CrossStitch
 from mtl_tutorial.models.fusion import (
     CrossModalAttention,
@@ -21,6 +22,7 @@ __all__ = [
     "CrossModalAttention",
     "CrossStitch",
     "CustomizedGateControl",
+    "DualEncoder",
     "GatedMultimodalUnit",
     "MixtureOfExperts",
     "ModalityDropout",
@@ -30,4 +32,5 @@ __all__ = [
     "build_ple",
     "build_shared_bottom",
     "build_shared_trunk",
+    "symmetric_info_nce",
 ]

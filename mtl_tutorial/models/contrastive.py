@@ -1,0 +1,152 @@
+"""Aligning two modalities: the symmetric InfoNCE loss and a dual encoder trained with it.
+
+Taught in Part II ("Aligning modalities"). Two encoders map paired examples of two modalities into one
+embedding space; the loss pulls each pair together and pushes the other examples of the batch apart, as in
+CLIP (Radford et al., "Learning transferable visual models from natural language supervision", ICML 2021).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+
+def symmetric_info_nce(embeddings_a, embeddings_b, temperature):
+    """The symmetric InfoNCE loss of a batch of ``n`` pairs.
+
+    With unit-length embeddings ``A`` and ``B`` (rows are examples; row ``i`` of each is a pair), the
+    logits are ``A B^T / temperature``, and the loss is the mean of the cross-entropy of picking, for each
+    row of ``A``, its partner among the rows of ``B``, and the same from ``B`` to ``A``:
+    ``0.5 * (CE(logits, I) + CE(logits^T, I))``. The embeddings are normalised here.
+    """
+    a = ops.normalize(embeddings_a, axis=-1)
+    b = ops.normalize(embeddings_b, axis=-1)
+    logits = ops.matmul(a, ops.transpose(b)) / temperature
+    labels = ops.arange(ops.shape(logits)[0])
+    a_to_b = keras.losses.sparse_categorical_crossentropy(
+        labels, logits, from_logits=True
+    )
+    b_to_a = keras.losses.sparse_categorical_crossentropy(
+        labels, ops.transpose(logits), from_logits=True
+    )
+    return 0.5 * (ops.mean(a_to_b) + ops.mean(b_to_a))
+
+
+@keras.saving.register_keras_serializable(package="mtl_tutorial")
+class DualEncoder(keras.Model):
+    """Two encoders trained with :func:`symmetric_info_nce` so that paired inputs land close together.
+
+    ``call({name_a: x_a, name_b: x_b})`` returns ``{name_a: e_a, name_b: e_b}``, unit-length embeddings.
+    The temperature is learned as ``log(1 / temperature)``, as in CLIP, unless ``learn_temperature`` is
+    false; ``fit`` takes the paired inputs alone (no targets) and logs ``loss`` and ``temperature``.
+
+    Args:
+        encoder_a, encoder_b: Keras models from each modality to embeddings of one common width.
+        names: The two input keys, e.g. ``("image", "audio")``.
+        temperature: Initial temperature, above 0.
+        learn_temperature: Whether the temperature is trained.
+    """
+
+    def __init__(
+        self,
+        encoder_a: keras.Model,
+        encoder_b: keras.Model,
+        names: tuple[str, str] = ("a", "b"),
+        temperature: float = 0.1,
+        learn_temperature: bool = True,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        for argument, value in (("encoder_a", encoder_a), ("encoder_b", encoder_b)):
+            if not isinstance(value, keras.Model):
+                raise ValueError(
+                    f"{argument} must be a keras.Model; got {argument}={value!r}."
+                )
+        names = tuple(names)
+        if (
+            len(names) != 2
+            or len(set(names)) != 2
+            or not all(isinstance(n, str) for n in names)
+        ):
+            raise ValueError(
+                f"names must be two different strings, e.g. ('image', 'audio'); got names={names!r}."
+            )
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, int | float)
+            or not temperature > 0
+        ):
+            raise ValueError(
+                f"temperature must be a number above 0, e.g. 0.1; got temperature={temperature!r}."
+            )
+        self.encoder_a, self.encoder_b = encoder_a, encoder_b
+        self.names = names
+        self.initial_temperature = float(temperature)
+        self.learn_temperature = bool(learn_temperature)
+        self.log_inverse_temperature = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(
+                math.log(1.0 / self.initial_temperature)
+            ),
+            trainable=self.learn_temperature,
+            name="log_inverse_temperature",
+        )
+        self.temperature_tracker = keras.metrics.Mean(name="temperature")
+
+    @property
+    def temperature(self):
+        return ops.exp(-self.log_inverse_temperature)
+
+    def call(self, inputs, training=None):
+        a = self.encoder_a(inputs[self.names[0]], training=training)
+        b = self.encoder_b(inputs[self.names[1]], training=training)
+        return {
+            self.names[0]: ops.normalize(a, axis=-1),
+            self.names[1]: ops.normalize(b, axis=-1),
+        }
+
+    def _loss(self, inputs, training):
+        embeddings = self(inputs, training=training)
+        return symmetric_info_nce(
+            embeddings[self.names[0]], embeddings[self.names[1]], self.temperature
+        )
+
+    def train_step(self, data):
+        inputs, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            loss = self._loss(inputs, training=True)
+            scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
+        variables = self.trainable_variables
+        self.optimizer.apply(tape.gradient(scaled, variables), variables)
+        self._loss_tracker.update_state(loss)
+        self.temperature_tracker.update_state(self.temperature)
+        return {
+            "loss": self._loss_tracker.result(),
+            "temperature": self.temperature_tracker.result(),
+        }
+
+    def test_step(self, data):
+        inputs, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        self._loss_tracker.update_state(self._loss(inputs, training=False))
+        return {"loss": self._loss_tracker.result()}
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "encoder_a": keras.saving.serialize_keras_object(self.encoder_a),
+            "encoder_b": keras.saving.serialize_keras_object(self.encoder_b),
+            "names": list(self.names),
+            "temperature": self.initial_temperature,
+            "learn_temperature": self.learn_temperature,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> DualEncoder:
+        config = dict(config)
+        encoder_a = keras.saving.deserialize_keras_object(config.pop("encoder_a"))
+        encoder_b = keras.saving.deserialize_keras_object(config.pop("encoder_b"))
+        config["names"] = tuple(config["names"])
+        return cls(encoder_a, encoder_b, **config)
