@@ -15,10 +15,12 @@ from mtl_tutorial.models.fusion import (
     TensorFusion,
 )
 from mtl_tutorial.models.moe import MixtureOfExperts
+from mtl_tutorial.models.multimodal import FUSIONS, build_fusion_model, modality_encoder
 from mtl_tutorial.models.ple import CustomizedGateControl
 from mtl_tutorial.models.sharing import build_shared_trunk
 
 __all__ = [
+    "FUSIONS",
     "CrossModalAttention",
     "CrossStitch",
     "CustomizedGateControl",
@@ -28,9 +30,11 @@ __all__ = [
     "ModalityDropout",
     "TensorFusion",
     "build_cross_stitch",
+    "build_fusion_model",
     "build_mixture_of_experts",
     "build_ple",
     "build_shared_bottom",
     "build_shared_trunk",
+    "modality_encoder",
     "symmetric_info_nce",
 ]
