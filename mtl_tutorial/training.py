@@ -426,12 +426,12 @@ class MultiTaskModel(keras.Model):
             grads[i] = tf.reshape(piece, variables[i].shape)
         return grads, matrix
 
-    def task_gradient_cosines(self, x, y, sample_weight=None) -> np.ndarray:
-        """Cosine similarity of every pair of tasks' loss gradients on the shared parameters, on one batch.
+    def task_gradients(self, x, y, sample_weight=None) -> np.ndarray:
+        """Every task's loss gradient on the shared parameters, on one batch: a ``(K, P)`` array.
 
-        Returns a ``(K, K)`` array; entry ``(i, j)`` below 0 means that a step for task ``i`` increases
-        task ``j``'s loss, to first order. Shared parameters are those that two or more tasks' losses
-        reach. Taught in the chapter "Conflicting gradients".
+        Row ``k`` is task ``k``'s gradient, flattened over the ``P`` shared parameters (those that two
+        or more tasks' losses reach). Computed eagerly, outside training. Taught in the chapter
+        "Conflicting gradients".
         """
         variables = self.trainable_variables
         with tf.GradientTape(persistent=True) as tape:
@@ -443,7 +443,7 @@ class MultiTaskModel(keras.Model):
             for i in range(len(variables))
             if sum(g[i] is not None for g in per_task) >= 2
         ]
-        matrix = np.stack(
+        return np.stack(
             [
                 np.concatenate([np.ravel(g[i]) for i in shared])
                 if shared
@@ -451,6 +451,14 @@ class MultiTaskModel(keras.Model):
                 for g in per_task
             ]
         )
+
+    def task_gradient_cosines(self, x, y, sample_weight=None) -> np.ndarray:
+        """Cosine similarity of every pair of tasks' gradients on the shared parameters, on one batch.
+
+        Returns a ``(K, K)`` array built from :meth:`task_gradients`; entry ``(i, j)`` below 0 means
+        that a step for task ``i`` increases task ``j``'s loss, to first order.
+        """
+        matrix = self.task_gradients(x, y, sample_weight)
         norms = np.linalg.norm(matrix, axis=1)
         outer = np.outer(norms, norms)
         return np.divide(

@@ -283,6 +283,11 @@ def test_task_gradient_cosines_on_the_shared_parameters(correlated):
     x, y = correlated.train.x[:64], {k: v[:64] for k, v in correlated.train.y.items()}
     cosines = model.task_gradient_cosines(x, y)
     assert cosines.shape == (2, 2)
+    # The shared parameters are the shared bottom's kernel (6 x 8) and bias (8).
+    gradients = model.task_gradients(x, y)
+    assert gradients.shape == (2, 6 * 8 + 8)
+    unit = gradients / np.linalg.norm(gradients, axis=1, keepdims=True)
+    np.testing.assert_allclose(cosines, unit @ unit.T, rtol=1e-5)
     np.testing.assert_allclose(np.diag(cosines), 1.0, rtol=1e-5)
     np.testing.assert_allclose(cosines, cosines.T)
     # Identical labels for both tasks and identical towers give identical gradients: cosine 1.
