@@ -116,3 +116,14 @@ def test_fusion_beats_each_modality_alone(digits):
 def test_bad_arguments_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         mtl.data.load_multimodal_digits(**kwargs)
+
+
+def test_with_modalities_keeps_only_the_named_ones(digits):
+    audio = digits.with_modalities(["audio"])
+    assert audio.input_shapes == {"audio": (65,)}
+    assert set(audio.test.x) == {"audio"} and audio.test.y is digits.test.y
+    np.testing.assert_array_equal(audio.train.x["audio"], digits.train.x["audio"])
+    with pytest.raises(ValueError, match="names must be modalities of this split"):
+        digits.with_modalities(["video"])
+    with pytest.raises(ValueError, match="needs multi-modal data"):
+        mtl.data.make_correlated_tasks(100, 0.5, input_dim=4).with_modalities(["x"])

@@ -6,7 +6,8 @@ chapters train on ``data.train.x`` and ``data.train.y`` (a dict keyed by task na
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -86,6 +87,26 @@ class Split:
             weights = {name: values[rows] for name, values in self.weights.items()}
         y = {name: values[rows] for name, values in self.y.items()}
         return Split(x=take_rows(self.x, rows), y=y, weights=weights)
+
+    def with_modalities(self, names: Sequence[str]) -> Split:
+        """The same examples with only the modalities ``names`` in ``x`` (multi-modal data only).
+
+        A model built for some of the modalities must be given exactly those: Keras matches a dict of
+        inputs to the model's inputs by name and refuses extra ones.
+        """
+        if not isinstance(self.x, dict):
+            raise ValueError(
+                "with_modalities needs multi-modal data, whose x is a dict of modalities."
+            )
+        names = list(names)
+        unknown = [name for name in names if name not in self.x]
+        if not names or unknown:
+            raise ValueError(
+                f"names must be modalities of this split, from {sorted(self.x)}; got names={names!r}."
+            )
+        return Split(
+            x={name: self.x[name] for name in names}, y=self.y, weights=self.weights
+        )
 
     def sample(self, n: int, *, seed: int) -> Split:
         """A random subset of ``n`` examples, drawn without replacement with ``seed``.
@@ -177,6 +198,13 @@ class MultiTaskData:
                 "use input_shapes for the shape of each."
             )
         return int(self.train.x.shape[1])
+
+    def with_modalities(self, names: Sequence[str]) -> MultiTaskData:
+        """The same data set with only the modalities ``names`` (see :meth:`Split.with_modalities`)."""
+        splits = {
+            name: getattr(self, name).with_modalities(names) for name in SPLIT_NAMES
+        }
+        return replace(self, feature_names=tuple(names), **splits)
 
     @property
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
