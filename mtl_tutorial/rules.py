@@ -13,7 +13,6 @@ and loaded with the model. A new rule is one small subclass of :class:`Rule` tha
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping, Sequence
 
 import keras
@@ -21,15 +20,9 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from mtl_tutorial.validation import check_number
+
 __all__ = ["DWA", "Equal", "GradNorm", "PCGrad", "Rule", "Static", "Uncertainty"]
-
-
-def _check_positive_float(value: object, argument: str, example: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(
-            f"{argument} must be a positive number, e.g. {example}; got {argument}={value!r}."
-        )
-    return float(value)
 
 
 class Rule(keras.layers.Layer):
@@ -112,7 +105,7 @@ class Static(Rule):
                 f"weights must map task names to numbers, e.g. {{'a': 1.0}}; got weights={weights!r}."
             )
         for name, value in weights.items():
-            _check_positive_float(value, f"weights[{name!r}]", 1.0)
+            check_number(value, f"weights[{name!r}]", 1.0, low=0, low_open=True)
         self.weights_by_task = {
             str(name): float(value) for name, value in weights.items()
         }
@@ -183,7 +176,9 @@ class DWA(Rule):
 
     def __init__(self, temperature: float = 2.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.temperature = _check_positive_float(temperature, "temperature", 2.0)
+        self.temperature = check_number(
+            temperature, "temperature", 2.0, low=0, low_open=True
+        )
 
     def setup(self, task_names: Sequence[str]) -> None:
         super().setup(task_names)
@@ -259,13 +254,9 @@ class GradNorm(Rule):
         self, alpha: float = 1.5, learning_rate: float = 0.025, **kwargs
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or alpha < 0:
-            raise ValueError(
-                f"alpha must be a number >= 0, e.g. 1.5; got alpha={alpha!r}."
-            )
-        self.alpha = float(alpha)
-        self.learning_rate = _check_positive_float(
-            learning_rate, "learning_rate", 0.025
+        self.alpha = check_number(alpha, "alpha", 1.5, low=0)
+        self.learning_rate = check_number(
+            learning_rate, "learning_rate", 0.025, low=0, low_open=True
         )
 
     def setup(self, task_names: Sequence[str]) -> None:

@@ -86,7 +86,7 @@ def test_dual_encoder_learns_to_retrieve_and_round_trips(tmp_path):
 
 def test_dual_encoder_refuses_bad_arguments():
     image, audio = _encoders()
-    with pytest.raises(ValueError, match="temperature must be a number above 0"):
+    with pytest.raises(ValueError, match="temperature must be a positive number"):
         DualEncoder(image, audio, temperature=0)
     with pytest.raises(ValueError, match="names must be two different strings"):
         DualEncoder(image, audio, names=("x", "x"))

@@ -16,6 +16,7 @@ from sklearn.datasets import load_digits
 
 from mtl_tutorial.data.splits import SPLIT_NAMES, MultiTaskData, Split, stratified_split
 from mtl_tutorial.tasks import Task
+from mtl_tutorial.validation import check_number
 
 #: Low (row) and high (column) frequency in Hz of each digit's telephone key (ITU-T Q.23).
 DTMF_HZ: dict[int, tuple[int, int]] = {
@@ -42,30 +43,6 @@ DIGIT_TASKS: dict[str, Task] = {
     "odd": Task("odd", "classification", num_classes=2, class_names=("even", "odd")),
     "ink": Task("ink", "regression"),
 }
-
-
-def _check_fraction(value: object, argument: str, example: float) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not 0.0 <= value <= 1.0
-    ):
-        raise ValueError(
-            f"{argument} must be a number in [0, 1], e.g. {example}; got {argument}={value!r}."
-        )
-    return float(value)
-
-
-def _check_scale(value: object, argument: str, example: float) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not value >= 0.0
-    ):
-        raise ValueError(
-            f"{argument} must be a number >= 0, e.g. {example}; got {argument}={value!r}."
-        )
-    return float(value)
 
 
 def dtmf_tones(
@@ -178,10 +155,12 @@ def load_multimodal_digits(
             f"tasks must be distinct names from {sorted(DIGIT_TASKS)}, e.g. ('digit', 'ink'); "
             f"got tasks={tasks!r}."
         )
-    image_noise = _check_scale(image_noise, "image_noise", 0.3)
-    tone_noise = _check_scale(tone_noise, "tone_noise", 1.0)
-    occlusion_fraction = _check_fraction(occlusion_fraction, "occlusion_fraction", 0.5)
-    drop_fraction = _check_fraction(drop_fraction, "drop_fraction", 0.5)
+    image_noise = check_number(image_noise, "image_noise", 0.3, low=0)
+    tone_noise = check_number(tone_noise, "tone_noise", 1.0, low=0)
+    occlusion_fraction = check_number(
+        occlusion_fraction, "occlusion_fraction", 0.5, low=0, high=1
+    )
+    drop_fraction = check_number(drop_fraction, "drop_fraction", 0.5, low=0, high=1)
 
     source = load_digits()
     digits = source.target.astype(np.int32)

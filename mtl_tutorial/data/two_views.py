@@ -11,19 +11,12 @@ import numpy as np
 
 from mtl_tutorial.data.splits import SPLIT_NAMES, MultiTaskData, Split, stratified_split
 from mtl_tutorial.tasks import Task
+from mtl_tutorial.validation import check_number
 
 #: The one task of :func:`make_two_views`.
 LABEL_TASK = Task(
     "label", "classification", num_classes=2, class_names=("negative", "positive")
 )
-
-
-def _check_weight(value: object, argument: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ValueError(
-            f"{argument} must be a number >= 0, e.g. 1.0; got {argument}={value!r}."
-        )
-    return float(value)
 
 
 def make_two_views(
@@ -72,7 +65,7 @@ def make_two_views(
             f"view_dim must be an integer of at least 2, e.g. 8; got view_dim={view_dim!r}."
         )
     weights = {
-        name: _check_weight(value, name)
+        name: check_number(value, name, 1.0, low=0)
         for name, value in (
             ("shared", shared),
             ("unique", unique),
@@ -83,7 +76,7 @@ def make_two_views(
         raise ValueError(
             f"At least one of shared, unique, interaction must be above 0; got {weights}."
         )
-    noise_std = _check_weight(noise_std, "noise_std")
+    noise_std = check_number(noise_std, "noise_std", 0.1, low=0)
 
     rng = np.random.default_rng([seed, 3])
     z_s, z_a, z_b = rng.standard_normal((3, n_samples))

@@ -13,6 +13,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from mtl_tutorial.validation import check_number
+
 
 def symmetric_info_nce(embeddings_a, embeddings_b, temperature):
     """The symmetric InfoNCE loss of a batch of ``n`` pairs.
@@ -74,14 +76,7 @@ class DualEncoder(keras.Model):
             raise ValueError(
                 f"names must be two different strings, e.g. ('image', 'audio'); got names={names!r}."
             )
-        if (
-            isinstance(temperature, bool)
-            or not isinstance(temperature, int | float)
-            or not temperature > 0
-        ):
-            raise ValueError(
-                f"temperature must be a number above 0, e.g. 0.1; got temperature={temperature!r}."
-            )
+        check_number(temperature, "temperature", 0.1, low=0, low_open=True)
         self.encoder_a, self.encoder_b = encoder_a, encoder_b
         self.names = names
         self.initial_temperature = float(temperature)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from mtl_tutorial.validation import check_number, check_positive_int
+
 
 def _as_list(inputs, layer: str, at_least: int = 2, exactly: int | None = None) -> list:
     if not isinstance(inputs, list | tuple) or len(inputs) < at_least:
@@ -32,14 +34,6 @@ def _as_list(inputs, layer: str, at_least: int = 2, exactly: int | None = None) 
             f"{layer} takes exactly {exactly} tensors, one per modality; got {len(inputs)}."
         )
     return list(inputs)
-
-
-def _check_units(units: object, argument: str = "units") -> int:
-    if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-        raise ValueError(
-            f"{argument} must be a positive integer, e.g. 16; got {argument}={units!r}."
-        )
-    return units
 
 
 @keras.saving.register_keras_serializable(package="mtl_tutorial")
@@ -60,7 +54,8 @@ class GatedMultimodalUnit(layers.Layer):
 
     def __init__(self, units: int, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.units = _check_units(units)
+        check_positive_int(units, "units", 16)
+        self.units = units
         self.first = layers.Dense(
             self.units, activation="tanh", use_bias=False, name="first"
         )
@@ -138,8 +133,9 @@ class CrossModalAttention(layers.Layer):
 
     def __init__(self, num_heads: int = 2, key_dim: int = 16, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.num_heads = _check_units(num_heads, "num_heads")
-        self.key_dim = _check_units(key_dim, "key_dim")
+        check_positive_int(num_heads, "num_heads", 2)
+        check_positive_int(key_dim, "key_dim", 16)
+        self.num_heads, self.key_dim = num_heads, key_dim
         self.attention = layers.MultiHeadAttention(
             num_heads=self.num_heads, key_dim=self.key_dim, name="attention"
         )
@@ -192,15 +188,7 @@ class ModalityDropout(layers.Layer):
 
     def __init__(self, rate: float = 0.25, seed: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
-        if (
-            isinstance(rate, bool)
-            or not isinstance(rate, int | float)
-            or not 0.0 <= rate < 1.0
-        ):
-            raise ValueError(
-                f"rate must be a number in [0, 1), e.g. 0.25; got rate={rate!r}."
-            )
-        self.rate = float(rate)
+        self.rate = check_number(rate, "rate", 0.25, low=0, high=1, high_open=True)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 

@@ -31,7 +31,7 @@ from mtl_tutorial.models.fusion import (
     TensorFusion,
 )
 from mtl_tutorial.tasks import Task, check_tasks
-from mtl_tutorial.validation import check_positive_int
+from mtl_tutorial.validation import check_number, check_positive_int
 
 FUSIONS: tuple[str, ...] = (
     "early",
@@ -112,15 +112,9 @@ def build_fusion_model(
     check_positive_int(units, "units", 32)
     check_positive_int(tower_units, "tower_units", 16)
     check_positive_int(tokens, "tokens", 4)
-    if (
-        isinstance(modality_dropout, bool)
-        or not isinstance(modality_dropout, int | float)
-        or not 0 <= modality_dropout < 1
-    ):
-        raise ValueError(
-            "modality_dropout must be a number in [0, 1), e.g. 0.25; "
-            f"got modality_dropout={modality_dropout!r}."
-        )
+    check_number(
+        modality_dropout, "modality_dropout", 0.25, low=0, high=1, high_open=True
+    )
     names = list(input_shapes)
     if fusion == "gmu" and len(names) > 2:
         raise ValueError(f"fusion='gmu' fuses exactly two modalities; got {names}.")
