@@ -219,3 +219,32 @@ def test_a_split_can_hold_one_array_per_modality():
         mtl.data.Split(x={"image": x["image"], "audio": x["audio"][:5]}, y={})
     with pytest.raises(ValueError, match=r"y\['digit'\] has 5 rows but x has 6"):
         mtl.data.Split(x=x, y={"digit": np.arange(5)})
+
+
+def test_a_modality_can_be_removed_or_made_noisy():
+    data = mtl.data.load_multimodal_digits(("digit",), seed=0)
+    test = data.test
+    gone = test.with_missing_modality("audio")
+    assert not gone.x["audio"].any() and gone.x["audio"].dtype == np.float32
+    np.testing.assert_array_equal(gone.x["image"], test.x["image"])
+    half = test.with_missing_modality("image", fraction=0.5, seed=1)
+    missing = ~half.x["image"].reshape(len(test), -1).any(axis=1)
+    assert 0.4 < missing.mean() < 0.6
+    kept = ~missing
+    np.testing.assert_array_equal(half.x["image"][kept], test.x["image"][kept])
+    noisy = test.with_noise("image", 2.0, seed=0)
+    added = noisy.x["image"] - test.x["image"]
+    assert added.std() == pytest.approx(2.0 * test.x["image"].std(), rel=0.05)
+    np.testing.assert_array_equal(noisy.x["audio"], test.x["audio"])
+    np.testing.assert_array_equal(
+        test.with_noise("image", 2.0, seed=0).x["image"], noisy.x["image"]
+    )
+    np.testing.assert_array_equal(
+        test.with_noise("image", 0.0, seed=3).x["image"], test.x["image"]
+    )
+    with pytest.raises(ValueError, match="name must be a modality of this split"):
+        test.with_noise("video", 1.0, seed=0)
+    with pytest.raises(ValueError, match="level must be"):
+        test.with_noise("image", -1.0, seed=0)
+    with pytest.raises(ValueError, match="fraction must be"):
+        test.with_missing_modality("image", fraction=1.5)

@@ -121,3 +121,23 @@ def test_a_model_with_every_fusion_layer_trains_and_round_trips(tmp_path):
         rtol=1e-5,
         atol=1e-6,
     )
+
+
+def test_presence_marks_all_zero_inputs_as_missing():
+    x = np.ones((4, 3, 2), "float32")
+    x[1] = 0.0
+    x[2, 0, 0] = 0.0  # one zero entry is not a missing modality
+    np.testing.assert_array_equal(
+        mtl.models.ModalityPresence()(x), [[1.0], [0.0], [1.0], [1.0]]
+    )
+
+
+def test_present_average_skips_missing_modalities():
+    p1 = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]], "float32")
+    p2 = np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 1.0]], "float32")
+    m1 = np.array([[1.0], [0.0], [0.0]], "float32")
+    m2 = np.array([[1.0], [1.0], [0.0]], "float32")
+    out = mtl.models.PresentAverage()([p1, p2, m1, m2])
+    np.testing.assert_allclose(out, [[0.5, 0.5], [0.0, 1.0], [0.0, 0.0]])
+    with pytest.raises(ValueError, match="M predictions and then their M presence"):
+        mtl.models.PresentAverage()([p1, p2, m1])

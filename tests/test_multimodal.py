@@ -110,3 +110,38 @@ def test_bad_arguments_are_refused(kwargs, message):
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=message):
         build_fusion_model(**arguments)
+
+
+@pytest.mark.parametrize("fusion", ["intermediate", "gmu", "late"])
+def test_a_missing_modality_is_left_out(fusion, digits, tmp_path):
+    # With allow_missing, zeros for the audio give the features (or, for late fusion, the predictions)
+    # the model would have without the audio, whatever the audio encoder makes of zeros.
+    mtl.set_seed(0)
+    model = build_fusion_model(
+        digits.input_shapes, digits.tasks, fusion, units=8, allow_missing=True
+    )
+    no_audio = digits.test.with_missing_modality("audio").rows(np.arange(6))
+    out = model(no_audio.x)
+    if fusion == "late":
+        inner = keras.Model(model.inputs, model.get_layer("digit_from_image").output)
+        np.testing.assert_allclose(out["digit"], inner(no_audio.x), rtol=1e-6)
+    else:
+        fused = model.get_layer("audio_if_present").output
+        assert not np.asarray(keras.Model(model.inputs, fused)(no_audio.x)).any()
+        # Present audio still matters.
+        full = digits.test.rows(np.arange(6))
+        assert not np.allclose(model(full.x)["digit"], out["digit"])
+    path = tmp_path / f"{fusion}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(loaded(no_audio.x)["digit"], out["digit"], rtol=1e-5)
+
+
+def test_without_allow_missing_zeros_are_just_inputs(digits):
+    mtl.set_seed(0)
+    model = build_fusion_model(
+        digits.input_shapes, digits.tasks, "intermediate", units=8
+    )
+    assert not any("present" in layer.name for layer in model.layers)
+    with pytest.raises(ValueError, match="allow_missing must be True or False"):
+        build_fusion_model(digits.input_shapes, digits.tasks, allow_missing="yes")

@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from mtl_tutorial.tasks import Task, check_keys, check_tasks
+from mtl_tutorial.validation import check_number
 
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 
@@ -107,6 +108,49 @@ class Split:
         return Split(
             x={name: self.x[name] for name in names}, y=self.y, weights=self.weights
         )
+
+    def _modality(self, name: str) -> np.ndarray:
+        if not isinstance(self.x, dict) or name not in self.x:
+            modalities = sorted(self.x) if isinstance(self.x, dict) else []
+            raise ValueError(
+                f"name must be a modality of this split, from {modalities}; got name={name!r}."
+            )
+        return self.x[name]
+
+    def _replace_modality(self, name: str, values: np.ndarray) -> Split:
+        return Split(x={**self.x, name: values}, y=self.y, weights=self.weights)
+
+    def with_missing_modality(
+        self, name: str, *, fraction: float = 1.0, seed: int = 0
+    ) -> Split:
+        """A copy in which modality ``name`` is missing, as all zeros, for a share ``fraction`` of examples.
+
+        All zeros is how the book marks a missing modality: a model built with
+        ``build_fusion_model(..., allow_missing=True)`` then leaves that modality out. Which examples lose
+        it is drawn with ``seed`` (all of them when ``fraction`` is 1). Taught in Part II ("Missing and
+        noisy modalities").
+        """
+        values = self._modality(name)
+        fraction = check_number(fraction, "fraction", 1.0, low=0, high=1)
+        missing = np.random.default_rng(seed).random(len(self)) < fraction
+        shape = (-1,) + (1,) * (values.ndim - 1)
+        return self._replace_modality(
+            name, np.where(missing.reshape(shape), 0, values).astype(values.dtype)
+        )
+
+    def with_noise(self, name: str, level: float, *, seed: int) -> Split:
+        """A copy with Gaussian noise added to modality ``name``, of every example.
+
+        The noise's standard deviation is ``level`` times the modality's standard deviation over this
+        split (all its entries together), so a level means the same for an image and for a spectrum:
+        at level 1 the noise is as large as the signal's spread. Taught in Part II ("Missing and noisy
+        modalities").
+        """
+        values = self._modality(name)
+        level = check_number(level, "level", 1.0, low=0)
+        noise = np.random.default_rng(seed).standard_normal(values.shape)
+        noisy = values + level * float(values.std()) * noise
+        return self._replace_modality(name, noisy.astype(values.dtype))
 
     def sample(self, n: int, *, seed: int) -> Split:
         """A random subset of ``n`` examples, drawn without replacement with ``seed``.

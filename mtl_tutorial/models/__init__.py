@@ -12,6 +12,8 @@ from mtl_tutorial.models.fusion import (
     CrossModalAttention,
     GatedMultimodalUnit,
     ModalityDropout,
+    ModalityPresence,
+    PresentAverage,
     TensorFusion,
 )
 from mtl_tutorial.models.moe import MixtureOfExperts
@@ -28,6 +30,8 @@ __all__ = [
     "GatedMultimodalUnit",
     "MixtureOfExperts",
     "ModalityDropout",
+    "ModalityPresence",
+    "PresentAverage",
     "TensorFusion",
     "build_cross_stitch",
     "build_fusion_model",

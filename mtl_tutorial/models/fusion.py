@@ -13,6 +13,8 @@ default ``safe_mode``:
   residual connection and layer normalisation).
 - :class:`ModalityDropout`: in training, blanks whole modalities at random so that a model learns to cope
   without any one of them (Neverova et al., "ModDrop: adaptive multi-modal gesture recognition", 2016).
+- :class:`ModalityPresence` and :class:`PresentAverage`: how a model tells, and handles, a modality that
+  is missing at prediction time (given as all zeros).
 """
 
 from __future__ import annotations
@@ -219,3 +221,49 @@ class ModalityDropout(layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="mtl_tutorial")
+class ModalityPresence(layers.Layer):
+    """Whether each example has this modality: 1 where its input has a non-zero entry, 0 where all zeros.
+
+    Takes one modality's input, shape ``(batch, ...)``, and returns a float mask of shape ``(batch, 1)``.
+    All zeros is the book's mark of a missing modality (see ``Split.with_missing_modality``): multiplied
+    into that modality's features, the mask makes a missing modality look, to the rest of the model,
+    exactly as modality dropout made it look in training.
+    """
+
+    def call(self, inputs):
+        flat = ops.reshape(inputs, (ops.shape(inputs)[0], -1))
+        present = ops.any(ops.not_equal(flat, 0), axis=1, keepdims=True)
+        return ops.cast(present, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1)
+
+
+@keras.saving.register_keras_serializable(package="mtl_tutorial")
+class PresentAverage(layers.Layer):
+    """Average per-modality predictions over the modalities each example has (late fusion, Part II).
+
+    Takes a list ``[p_1, ..., p_M, m_1, ..., m_M]``: ``M`` predictions of one shape ``(batch, k)`` and
+    then ``M`` presence masks of shape ``(batch, 1)`` (from :class:`ModalityPresence`), and returns
+    ``sum_m m_m p_m / sum_m m_m``: the plain average when every modality is present, the average of the
+    others when one is missing (and zeros if all are).
+    """
+
+    def call(self, inputs):
+        parts = _as_list(inputs, "PresentAverage", at_least=2)
+        if len(parts) % 2:
+            raise ValueError(
+                "PresentAverage takes M predictions and then their M presence masks; "
+                f"got {len(parts)} tensors."
+            )
+        half = len(parts) // 2
+        predictions, masks = parts[:half], parts[half:]
+        total = sum(p * m for p, m in zip(predictions, masks, strict=True))
+        count = sum(masks)
+        return total / ops.maximum(count, 1.0)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])

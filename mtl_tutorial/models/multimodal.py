@@ -14,7 +14,8 @@ parts, so that a comparison changes only the way the modalities meet:
   :class:`~mtl_tutorial.models.CrossModalAttention`, then pooled and concatenated.
 
 With one modality in ``input_shapes`` every strategy reduces to that modality's encoder and the tasks'
-heads: the single-modality baseline.
+heads: the single-modality baseline. With ``allow_missing=True`` a modality given as all zeros counts as
+missing (Part II, "Missing and noisy modalities").
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from mtl_tutorial.models.fusion import (
     CrossModalAttention,
     GatedMultimodalUnit,
     ModalityDropout,
+    ModalityPresence,
+    PresentAverage,
     TensorFusion,
 )
 from mtl_tutorial.tasks import Task, check_tasks
@@ -76,6 +79,7 @@ def build_fusion_model(
     units: int = 32,
     tower_units: int = 16,
     modality_dropout: float = 0.0,
+    allow_missing: bool = False,
     tokens: int = 4,
     name: str | None = None,
 ) -> keras.Model:
@@ -90,6 +94,10 @@ def build_fusion_model(
         tower_units: Width of each task's tower.
         modality_dropout: If above 0, a :class:`~mtl_tutorial.models.ModalityDropout` layer with this rate
             blanks whole modalities' features in training (not available for ``"early"``).
+        allow_missing: If true, an example whose input of a modality is all zeros lacks that modality:
+            its features are set to zeros (as modality dropout does in training) or, for ``"late"``,
+            its predictions are left out of the average (:class:`~mtl_tutorial.models.PresentAverage`).
+            Early fusion and single-modality models see the zeros as they are.
         tokens: For ``"attention"``: number of tokens each encoder's features are cut into (must divide
             ``units``).
         name: The model's name; default ``"<fusion>_fusion"``.
@@ -115,6 +123,10 @@ def build_fusion_model(
     check_number(
         modality_dropout, "modality_dropout", 0.25, low=0, high=1, high_open=True
     )
+    if not isinstance(allow_missing, bool):
+        raise ValueError(
+            f"allow_missing must be True or False; got allow_missing={allow_missing!r}."
+        )
     names = list(input_shapes)
     if fusion == "gmu" and len(names) > 2:
         raise ValueError(f"fusion='gmu' fuses exactly two modalities; got {names}.")
@@ -142,6 +154,14 @@ def build_fusion_model(
         return keras.Model(inputs, outputs, name=name or "early_fusion")
 
     features = [modality_encoder(input_shapes[m], units, m)(inputs[m]) for m in names]
+    presence = []
+    if allow_missing and len(names) > 1:
+        presence = [ModalityPresence(name=f"{m}_present")(inputs[m]) for m in names]
+        if fusion != "late":
+            features = [
+                layers.Multiply(name=f"{m}_if_present")([f, p])
+                for f, m, p in zip(features, names, presence, strict=True)
+            ]
     if modality_dropout > 0:
         features = ModalityDropout(modality_dropout, name="modality_dropout")(features)
     if len(features) == 1:
@@ -153,9 +173,10 @@ def build_fusion_model(
             _heads(f, tasks, tower_units, suffix=f"_from_{m}")
             for f, m in zip(features, names, strict=True)
         ]
+        average = PresentAverage if presence else layers.Average
         outputs = {
-            task.name: layers.Average(name=task.name)(
-                [p[task.name] for p in per_modality]
+            task.name: average(name=task.name)(
+                [p[task.name] for p in per_modality] + presence
             )
             for task in tasks
         }
