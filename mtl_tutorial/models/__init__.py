@@ -6,6 +6,7 @@ from mtl_tutorial.models.builders import (
     build_ple,
     build_shared_bottom,
 )
+from mtl_tutorial.models.capstone import build_capstone, build_seed_model
 from mtl_tutorial.models.contrastive import DualEncoder, symmetric_info_nce
 from mtl_tutorial.models.cross_stitch import CrossStitch
 from mtl_tutorial.models.fusion import (
@@ -33,10 +34,12 @@ __all__ = [
     "ModalityPresence",
     "PresentAverage",
     "TensorFusion",
+    "build_capstone",
     "build_cross_stitch",
     "build_fusion_model",
     "build_mixture_of_experts",
     "build_ple",
+    "build_seed_model",
     "build_shared_bottom",
     "build_shared_trunk",
     "modality_encoder",
