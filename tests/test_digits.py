@@ -127,3 +127,85 @@ def test_with_modalities_keeps_only_the_named_ones(digits):
         digits.with_modalities(["video"])
     with pytest.raises(ValueError, match="needs multi-modal data"):
         mtl.data.make_correlated_tasks(100, 0.5, input_dim=4).with_modalities(["x"])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"seed": 0},
+        {"seed": 3, "tone_noise": 0.5, "drop_fraction": 0.2, "test_fraction": 0.3},
+    ],
+)
+def test_audio_statistics_undo_the_loaders_standardisation(monkeypatch, options):
+    # Record the tones the loader really makes, then check that the statistics map its standardised
+    # audio back to their spectra, row for row.
+    made = []
+
+    def recording(*args, **kwargs):
+        made.append(original(*args, **kwargs))
+        return made[-1]
+
+    original = module.dtmf_tones
+    monkeypatch.setattr(module, "dtmf_tones", recording)
+    data = mtl.data.load_multimodal_digits(("digit",), **options)
+    monkeypatch.setattr(module, "dtmf_tones", original)
+    mean, std = module.audio_statistics(**options)
+    assert mean.shape == std.shape == (65,)
+    spectra = module.tone_spectrum(made[0])
+    fractions = {
+        "val_fraction": options.get("val_fraction", 0.2),
+        "test_fraction": options.get("test_fraction", 0.2),
+    }
+    rows = mtl.data.stratified_split(
+        len(spectra),
+        labels=module.load_digits().target,
+        seed=options["seed"],
+        **fractions,
+    )
+    for name in ("train", "test"):
+        restored = data.split(name).x["audio"] * std + mean
+        np.testing.assert_allclose(restored, spectra[rows[name]], atol=1e-4)
+
+
+def test_key_tone_prompts_peak_at_their_keys_frequencies():
+    statistics = module.audio_statistics(0)
+    spectra, digits = module.key_tone_prompts(statistics)
+    assert spectra.shape == (10, 65) and spectra.dtype == np.float32
+    np.testing.assert_array_equal(digits, np.arange(10))
+    raw = spectra * statistics[1] + statistics[0]
+    for digit, spectrum in zip(digits, raw, strict=True):
+        peaks = module.SPECTRUM_HZ[np.sort(np.argsort(spectrum)[-2:])]
+        low, high = module.DTMF_HZ[int(digit)]
+        assert abs(peaks[0] - low) < 31.25 + 0.015 * low
+        assert abs(peaks[1] - high) < 31.25 + 0.015 * high
+    # Several noisy tones per key, in digit order; the same seed gives the same tones.
+    noisy, repeated = module.key_tone_prompts(statistics, per_key=3, noise_std=1.0)
+    assert noisy.shape == (30, 65)
+    np.testing.assert_array_equal(repeated, np.repeat(np.arange(10), 3))
+    again, _ = module.key_tone_prompts(statistics, per_key=3, noise_std=1.0)
+    np.testing.assert_array_equal(noisy, again)
+    other, _ = module.key_tone_prompts(statistics, per_key=3, noise_std=1.0, seed=1)
+    assert not np.array_equal(noisy, other)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"per_key": 0}, "per_key must be a positive integer"),
+        ({"noise_std": -1.0}, "noise_std must be a number >= 0"),
+        ({"statistics": (np.zeros(65), np.zeros(65))}, "statistics must be"),
+        ({"statistics": (np.zeros(64), np.ones(64))}, "statistics must be"),
+        ({"statistics": np.ones((2, 65))}, "statistics must be"),
+    ],
+)
+def test_key_tone_prompts_refuse_bad_arguments(kwargs, message):
+    options = {"statistics": (np.zeros(65), np.ones(65)), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        module.key_tone_prompts(**options)
+
+
+def test_audio_statistics_refuse_bad_arguments():
+    with pytest.raises(ValueError, match="drop_fraction must be a number in"):
+        module.audio_statistics(drop_fraction=2.0)
+    with pytest.raises(ValueError, match="test_fraction must lie strictly between"):
+        module.audio_statistics(test_fraction=0.0)

@@ -16,7 +16,7 @@ from sklearn.datasets import load_digits
 
 from mtl_tutorial.data.splits import SPLIT_NAMES, MultiTaskData, Split, stratified_split
 from mtl_tutorial.tasks import Task
-from mtl_tutorial.validation import check_number
+from mtl_tutorial.validation import check_number, check_positive_int
 
 #: Low (row) and high (column) frequency in Hz of each digit's telephone key (ITU-T Q.23).
 DTMF_HZ: dict[int, tuple[int, int]] = {
@@ -203,3 +203,98 @@ def load_multimodal_digits(
         target_scaling={"ink": (ink_mean, ink_std)} if "ink" in tasks else {},
         **splits,
     )
+
+
+def audio_statistics(
+    seed: int = 0,
+    *,
+    tone_noise: float = 1.0,
+    drop_fraction: float = 0.5,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The per-bin mean and standard deviation that :func:`load_multimodal_digits` standardises audio with.
+
+    The loader standardises each bin of the tones' spectra with the mean and standard deviation of its
+    training rows, and keeps neither. This function replays the loader's random draws for the same
+    arguments (the images' damage draws the same numbers whatever its settings, so those are not needed)
+    and returns the two, so that a new tone can be standardised exactly like the loader's audio:
+    ``(tone_spectrum(tones) - mean) / std``. Taught in Part II ("Aligning modalities").
+
+    Args:
+        seed, tone_noise, drop_fraction, val_fraction, test_fraction: As given to
+            :func:`load_multimodal_digits`.
+
+    Returns:
+        ``(mean, std)``, each of shape ``(65,)``, one value per bin of :data:`SPECTRUM_HZ`.
+
+    Raises:
+        ValueError: for a damage setting or a split share out of range.
+    """
+    tone_noise = check_number(tone_noise, "tone_noise", 1.0, low=0)
+    drop_fraction = check_number(drop_fraction, "drop_fraction", 0.5, low=0, high=1)
+    source = load_digits()
+    digits = source.target.astype(np.int32)
+    rng = np.random.default_rng([seed, 2])
+    damaged_images(source.images, rng)  # advances rng exactly as the loader does
+    audio = tone_spectrum(
+        dtmf_tones(digits, rng, noise_std=tone_noise, drop_fraction=drop_fraction)
+    )
+    train = stratified_split(
+        len(digits),
+        labels=digits,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+    )["train"]
+    return audio[train].mean(axis=0), audio[train].std(axis=0)
+
+
+def key_tone_prompts(
+    statistics: tuple[np.ndarray, np.ndarray],
+    *,
+    per_key: int = 1,
+    noise_std: float = 0.0,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tones with both sines for every key, standardised like the loader's audio: "prompts" for each digit.
+
+    Each digit's key gets ``per_key`` tones made by :func:`dtmf_tones` with no sine missing and noise
+    ``noise_std`` (0 gives clean tones; the frequencies still vary by up to 1.5% and the phases at
+    random), turned into spectra by :func:`tone_spectrum` and standardised with ``statistics``. Used in
+    Part II ("Aligning modalities") to classify images without labels, by the most similar prompt.
+
+    Args:
+        statistics: ``(mean, std)`` of shape ``(65,)`` each, from :func:`audio_statistics`.
+        per_key: Tones per key.
+        noise_std: Standard deviation of the tones' Gaussian noise (each sine has amplitude 1).
+        seed: Seed of the tones' frequencies, phases and noise.
+
+    Returns:
+        ``(spectra, digits)``: float32 spectra of shape ``(10 * per_key, 65)`` and int32 digits of shape
+        ``(10 * per_key,)``, digit ``d`` in rows ``d * per_key`` to ``(d + 1) * per_key - 1``.
+
+    Raises:
+        ValueError: if ``statistics`` is not two arrays of shape ``(65,)`` (standard deviations above 0),
+            ``per_key`` is not a positive integer or ``noise_std`` is negative.
+    """
+    check_positive_int(per_key, "per_key", 1)
+    noise_std = check_number(noise_std, "noise_std", 0.0, low=0)
+    bins = len(SPECTRUM_HZ)
+    shapes = (
+        [np.shape(part) for part in statistics]
+        if isinstance(statistics, Sequence)
+        else []
+    )
+    if shapes != [(bins,), (bins,)] or not np.all(np.asarray(statistics[1]) > 0):
+        raise ValueError(
+            f"statistics must be (mean, std), two arrays of shape ({bins},) with std above 0, "
+            f"as audio_statistics returns; got shapes {shapes or type(statistics).__name__}."
+        )
+    mean, std = (np.asarray(part, dtype=float) for part in statistics)
+    digits = np.repeat(np.arange(10, dtype=np.int32), per_key)
+    rng = np.random.default_rng([seed, 3])
+    spectra = tone_spectrum(
+        dtmf_tones(digits, rng, noise_std=noise_std, drop_fraction=0.0)
+    )
+    return ((spectra - mean) / std).astype(np.float32), digits
