@@ -55,7 +55,8 @@ def compile_for_tasks(
         learning_rate: Adam's step size.
         loss_weights: Optional weight per task name.
         steps_per_execution: Training steps run per call into TensorFlow. Values above 1 change no
-            numbers but save Python overhead, which dominates the training time of a small model.
+            numbers but save Python overhead, which dominates the training time of a small model. Must
+            be 1 under a distribution strategy with several replicas (a limit of Keras 3).
 
     Returns:
         The same model, compiled.
@@ -70,6 +71,15 @@ def compile_for_tasks(
             f"The model's outputs {sorted(model.output_names)} must be named after the tasks {sorted(names)}."
         )
     check_positive_int(steps_per_execution, "steps_per_execution", 10)
+    replicas = model.distribute_strategy.num_replicas_in_sync
+    if steps_per_execution > 1 and replicas > 1:
+        # Keras 3 fails inside fit with "You must feed a value for placeholder tensor" here
+        # (keras-team/keras#19246): its multi-step loop does not work across replicas.
+        raise ValueError(
+            "steps_per_execution above 1 does not work under a distribution strategy with several "
+            f"replicas in Keras 3; got steps_per_execution={steps_per_execution} with {replicas} "
+            "replicas. Use steps_per_execution=1."
+        )
     if isinstance(model, MultiTaskModel):
         if loss_weights is not None:
             raise ValueError(

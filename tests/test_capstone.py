@@ -1,5 +1,9 @@
 """The seed post's combined model and Part III's capstone: structure, training, saving, serving."""
 
+import subprocess
+import sys
+import textwrap
+
 import keras
 import numpy as np
 import pytest
@@ -102,3 +106,37 @@ def test_exported_capstone_serves_the_same_predictions(digits, tmp_path):
         np.testing.assert_allclose(
             np.asarray(got[task]), expected[task], rtol=1e-5, atol=1e-6
         )
+
+
+def test_capstone_trains_with_two_replicas_and_refuses_a_failing_setting():
+    # Two logical CPUs must be configured before TensorFlow starts, so this runs in its own process.
+    script = textwrap.dedent(
+        """
+        import numpy as np, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+        )
+        import mtl_tutorial as mtl
+        data = mtl.data.load_multimodal_digits(("digit", "ink"), seed=0)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        with strategy.scope():
+            model = mtl.models.build_capstone(data.input_shapes, data.tasks)
+            try:
+                mtl.training.compile_for_tasks(model, data.tasks, steps_per_execution=5)
+                raise SystemExit("steps_per_execution=5 was accepted")
+            except ValueError as error:
+                assert "Use steps_per_execution=1" in str(error)
+            mtl.training.compile_for_tasks(model, data.tasks, learning_rate=3e-3)
+        dataset = mtl.training.to_dataset(data.train, batch_size=64, shuffle=True, seed=0)
+        history = model.fit(dataset, epochs=3, shuffle=False, verbose=0)
+        losses = history.history["loss"]
+        assert losses[-1] < losses[0], losses
+        print("ok")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")

@@ -66,6 +66,7 @@ def _heads(features, tasks: Sequence[Task], tower_units: int, suffix: str = "") 
             task.output_units,
             activation=task.output_activation,
             name=f"{task.name}{suffix}",
+            dtype="float32",  # outputs stay float32 under mixed precision (Part III)
         )
         outputs[task.name] = head(tower(features))
     return outputs
