@@ -226,8 +226,11 @@ def test_readme_and_ci_use_the_same_commands():
         "jupyter-book build .",
         "pytest",
         "jupyter lab book/",
+        "python tools/assignments.py build",
+        "python tools/assignments.py grade",
     ):
         assert command in readme, f"README lacks {command!r}"
+    assert "python tools/assignments.py build" in ci
     assert "pip install -r requirements.txt" in ci and "pytest" in ci
     assert "jupyter-book build . -W -n --keep-going" in ci
     assert "venv" in ci
@@ -237,7 +240,7 @@ def test_readme_and_ci_use_the_same_commands():
     "arguments", [["check"], ["format", "--check"]], ids=["lint", "format"]
 )
 def test_ruff(arguments):
-    targets = ["mtl_tutorial", "tests", "tools", "book"]
+    targets = ["mtl_tutorial", "tests", "tools", "book", "assignments"]
     result = subprocess.run(
         [sys.executable, "-m", "ruff", *arguments, *targets],
         cwd=ROOT,
