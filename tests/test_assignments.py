@@ -25,6 +25,43 @@ WRONG_ANSWERS = {
         ),  # q2: no sign for errors
         ("epochs=100", "epochs=1"),  # q3: a model that is not really trained
     ],
+    "02_training_rules": [
+        (
+            "+ 0.5 * log_variances",
+            "+ log_variances",
+        ),  # q1: the regulariser without its 1/2
+        (
+            "ops.where(dot < 0, projected, g_i)",
+            "projected",
+        ),  # q2: projects without a conflict
+        (
+            "project(first, second) + project(second, first)",
+            "first + second",
+        ),  # q3: no surgery
+        ("epochs=30", "epochs=1"),  # q4: not trained
+    ],
+    "03_negative_transfer_gates": [
+        (
+            "p * u1 + np.sqrt(1 - p**2) * u2",
+            "p * u1 + (1 - p) * u2",
+        ),  # q1: not unit length
+        ("ops.softmax(self.logits(x), axis=-1)", "self.logits(x)"),  # q2: no softmax
+        ("epochs=30", "epochs=1"),  # q3: models not trained
+    ],
+    "04_fusion_capstone": [
+        (
+            "return z * h_a + (1 - z) * h_b",
+            "return z * h_a + z * h_b",
+        ),  # q1: one gate for both
+        (
+            "keep[none, rescue[none]] = 1.0",
+            "pass",
+        ),  # q2: examples may lose both modalities
+        (
+            "modality_dropout=0.5,",
+            "modality_dropout=0.0,",
+        ),  # q3: never trained without a modality
+    ],
 }
 
 MASTERS = masters()

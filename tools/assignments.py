@@ -41,6 +41,7 @@ def build(master: Path, output: Path = OUTPUT) -> Path:
     ``otter assign`` also runs the solution notebook against every test, public and hidden, so a master
     whose solutions fail its own tests does not build.
     """
+    master, output = master.resolve(), output.resolve()
     target = output / master.stem
     if target.exists():
         shutil.rmtree(target)
