@@ -5,9 +5,10 @@ Run from the repository root, with nothing else busy on the machine::
     python tools/benchmark.py                 # every notebook in book/
     python tools/benchmark.py book/part1_multitask/01_why_several_tasks.ipynb
     python tools/benchmark.py --rules         # training-step time of each rule against plain fit
+    python tools/benchmark.py --assignments   # each assignment's solution run and grading time
 
 It prints a Markdown table and writes it to ``benchmark/results.md`` (``benchmark/rules.md`` for
-``--rules``). Each notebook runs in its own
+``--rules``, ``benchmark/assignments.md`` for ``--assignments``). Each notebook runs in its own
 process, so the peak memory is that notebook's kernel alone (the largest resident set size it reached).
 Timings are not asserted by any test: they vary with the machine and its load.
 """
@@ -156,6 +157,43 @@ def time_rules(num_tasks: int = 3, steps: int = 400, repeats: int = 3) -> str:
     return "\n".join(lines)
 
 
+#: Budgets of the assignments: a solution notebook's run, and grading one submission, in seconds.
+SOLUTION_SECONDS, GRADING_SECONDS = 90.0, 120.0
+
+
+def time_assignments() -> str:
+    """Build every assignment, then time its solution notebook's run and the grading of that notebook.
+
+    The run executes the solution notebook in a fresh kernel (as a student would, top to bottom); the
+    grading is ``python tools/assignments.py grade`` on one submission (the notebook run again, plus
+    every public and hidden test).
+    """
+    import tempfile
+
+    from tools.assignments import autograder_zip, build, grade_one, masters
+
+    lines = [
+        "| assignment | solution run (s) | budget (s) | grading one submission (s) | budget (s) "
+        "| score | within budget |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        for master in masters():
+            built = build(master, Path(folder))
+            solution = built / "autograder" / master.name
+            run = measure(solution)["seconds"]
+            start = time.perf_counter()
+            scores = grade_one(solution, autograder_zip(built))
+            grading = time.perf_counter() - start
+            ok = run <= SOLUTION_SECONDS and grading <= GRADING_SECONDS
+            lines.append(
+                f"| {master.stem} | {run:.1f} | {SOLUTION_SECONDS:.0f} | {grading:.1f} | "
+                f"{GRADING_SECONDS:.0f} | {scores['total']:g} / {scores['possible']:g} | "
+                f"{'yes' if ok else '**NO**'} |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -165,7 +203,18 @@ def main() -> int:
     parser.add_argument(
         "--rules", action="store_true", help="time the training rules against plain fit"
     )
+    parser.add_argument(
+        "--assignments",
+        action="store_true",
+        help="time each assignment's solution run and the grading of one submission",
+    )
     arguments = parser.parse_args()
+    if arguments.assignments:
+        report = time_assignments()
+        (ROOT / "benchmark").mkdir(exist_ok=True)
+        (ROOT / "benchmark" / "assignments.md").write_text(report + "\n")
+        print(report)
+        return 0
     if arguments.rules:
         report = time_rules()
         (ROOT / "benchmark").mkdir(exist_ok=True)

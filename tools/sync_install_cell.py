@@ -46,9 +46,11 @@ def install_cell_source(url: str) -> str:
 
 
 def notebooks(root: Path = ROOT / "book") -> list[Path]:
-    """Every chapter notebook under ``root``."""
+    """Every chapter notebook under ``root`` (not the generated student notebooks of the assignments)."""
     return sorted(
-        p for p in root.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts
+        p
+        for p in root.rglob("*.ipynb")
+        if ".ipynb_checkpoints" not in p.parts and "downloads" not in p.parts
     )
 
 
