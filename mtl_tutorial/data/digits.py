@@ -148,7 +148,30 @@ def load_multimodal_digits(
     Raises:
         ValueError: for an unknown or repeated task or a damage setting out of range.
     """
-    tasks = tuple(tasks)
+    data, _ = _build(
+        tuple(tasks),
+        seed,
+        image_noise,
+        occlusion_fraction,
+        tone_noise,
+        drop_fraction,
+        val_fraction,
+        test_fraction,
+    )
+    return data
+
+
+def _build(
+    tasks,
+    seed,
+    image_noise,
+    occlusion_fraction,
+    tone_noise,
+    drop_fraction,
+    val_fraction,
+    test_fraction,
+) -> tuple[MultiTaskData, tuple[np.ndarray, np.ndarray]]:
+    # The loader's work; also returns the per-bin mean and std the audio was standardised with.
     unknown = [name for name in tasks if name not in DIGIT_TASKS]
     if not tasks or unknown or len(set(tasks)) != len(tasks):
         raise ValueError(
@@ -197,12 +220,13 @@ def load_multimodal_digits(
             "audio": audio[part].astype(np.float32),
         }
         splits[name] = Split(x=x, y={task: targets[task][part] for task in tasks})
-    return MultiTaskData(
+    data = MultiTaskData(
         tasks=tuple(DIGIT_TASKS[name] for name in tasks),
         feature_names=("image", "audio"),
         target_scaling={"ink": (ink_mean, ink_std)} if "ink" in tasks else {},
         **splits,
     )
+    return data, (audio_mean, audio_std)
 
 
 def audio_statistics(
@@ -216,10 +240,10 @@ def audio_statistics(
     """The per-bin mean and standard deviation that :func:`load_multimodal_digits` standardises audio with.
 
     The loader standardises each bin of the tones' spectra with the mean and standard deviation of its
-    training rows, and keeps neither. This function replays the loader's random draws for the same
-    arguments (the images' damage draws the same numbers whatever its settings, so those are not needed)
-    and returns the two, so that a new tone can be standardised exactly like the loader's audio:
-    ``(tone_spectrum(tones) - mean) / std``. Taught in Part II ("Aligning modalities").
+    training rows; this returns the two, computed by the loader's own code for the same arguments (the
+    images' damage settings do not change the tones, so they are not needed), so that a new tone can be
+    standardised exactly like the loader's audio: ``(tone_spectrum(tones) - mean) / std``. Taught in
+    Part II ("Aligning modalities").
 
     Args:
         seed, tone_noise, drop_fraction, val_fraction, test_fraction: As given to
@@ -231,23 +255,17 @@ def audio_statistics(
     Raises:
         ValueError: for a damage setting or a split share out of range.
     """
-    tone_noise = check_number(tone_noise, "tone_noise", 1.0, low=0)
-    drop_fraction = check_number(drop_fraction, "drop_fraction", 0.5, low=0, high=1)
-    source = load_digits()
-    digits = source.target.astype(np.int32)
-    rng = np.random.default_rng([seed, 2])
-    damaged_images(source.images, rng)  # advances rng exactly as the loader does
-    audio = tone_spectrum(
-        dtmf_tones(digits, rng, noise_std=tone_noise, drop_fraction=drop_fraction)
+    _, statistics = _build(
+        ("digit",),
+        seed,
+        0.3,
+        0.5,
+        tone_noise,
+        drop_fraction,
+        val_fraction,
+        test_fraction,
     )
-    train = stratified_split(
-        len(digits),
-        labels=digits,
-        val_fraction=val_fraction,
-        test_fraction=test_fraction,
-        seed=seed,
-    )["train"]
-    return audio[train].mean(axis=0), audio[train].std(axis=0)
+    return statistics
 
 
 def key_tone_prompts(
