@@ -1,7 +1,16 @@
 """Figures used across the book, in one style.
 
-Taught in chapter 1. Colours come from the Okabe-Ito palette, which stays distinguishable for readers
-with the common forms of colour blindness.
+Taught in chapter 1. Every chapter calls :func:`use_book_style` once in its setup cell, which sets
+Matplotlib's defaults for all of its figures, the helpers here and the chapter's own:
+
+- colours from the Okabe-Ito palette (:data:`PALETTE`), which stays distinguishable for readers with the
+  common forms of colour blindness, and ``viridis`` for colour scales;
+- figures at most :data:`BOOK_WIDTH` inches wide at 100 dots per inch, so that the book's column (about
+  690 pixels) shows them at full size and 9-10 point text stays legible;
+- white backgrounds (legible in the theme's dark mode too), light grids, no top and right spines.
+
+Axis labels name the quantity and its unit or scale, e.g. ``"MAE (g)"`` or ``"accuracy (higher is
+better)"``; :func:`figure_problems` lists what a figure lacks.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -29,6 +39,100 @@ PALETTE: tuple[str, ...] = (
     "#F0E442",  # yellow
     "#000000",  # black
 )
+
+#: Widest figure in inches, which at 100 dpi is the width of the book's text column.
+BOOK_WIDTH: float = 6.8
+
+#: Matplotlib settings of the book's style, applied by :func:`use_book_style`.
+STYLE: dict[str, object] = {
+    "axes.prop_cycle": cycler(color=PALETTE),
+    "image.cmap": "viridis",
+    "figure.figsize": (BOOK_WIDTH, 3.4),
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "figure.facecolor": "white",
+    "savefig.facecolor": "white",
+    "axes.facecolor": "white",
+    "font.size": 10,
+    "axes.titlesize": 10.5,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.linewidth": 1.8,
+}
+
+
+def use_book_style() -> None:
+    """Make the book's figure style (:data:`STYLE`) Matplotlib's default for the rest of the session.
+
+    Call it after importing Matplotlib; in a notebook, Jupyter's inline backend sets its own defaults
+    when ``matplotlib.pyplot`` is first imported, which this overrides.
+    """
+    plt.rcParams.update(STYLE)
+
+
+def figure_problems(fig: Figure) -> list[str]:
+    """What keeps a figure from meeting the book's style; an empty list when nothing does.
+
+    Checks that the figure is at most :data:`BOOK_WIDTH` wide, that every panel that shows data has
+    both axes labelled (panels with ticks turned off, such as images, are exempt), and that no text is
+    smaller than 7 points.
+
+    Args:
+        fig: A Matplotlib figure.
+
+    Returns:
+        One sentence per problem found.
+    """
+    problems = []
+    width = fig.get_figwidth()
+    if width > BOOK_WIDTH + 1e-6:
+        problems.append(f"the figure is {width:.1f} in wide, more than {BOOK_WIDTH} in")
+    for number, ax in enumerate(fig.axes, start=1):
+        if not ax.get_visible() or not ax.axison or _is_colorbar(ax):
+            continue
+        for axis, label in (("x", ax.get_xlabel()), ("y", ax.get_ylabel())):
+            ticks = getattr(ax, f"get_{axis}ticklabels")()
+            shown = any(t.get_visible() and t.get_text() for t in ticks)
+            if not label and shown and not _shares_label(ax, axis):
+                problems.append(
+                    f"panel {number} ({ax.get_title()!r}) has no {axis} label"
+                )
+    small = sorted(
+        {
+            round(t.get_fontsize(), 1)
+            for t in fig.findobj(plt.Text)
+            if t.get_text() and t.get_fontsize() < 7
+        }
+    )
+    if small:
+        problems.append(f"text smaller than 7 points: {small}")
+    return problems
+
+
+def _row_width(panels: int, each: float, *, extra: float = 0.0) -> float:
+    """Width of a row of ``panels`` panels of ``each`` inches (plus ``extra``), at most the book's."""
+    return min(BOOK_WIDTH, panels * each + extra)
+
+
+def _is_colorbar(ax: Axes) -> bool:
+    return hasattr(ax, "_colorbar")
+
+
+def _shares_label(ax: Axes, axis: str) -> bool:
+    """Whether another panel in the same row (y) or column (x) carries the label for this one."""
+    shared = ax.get_shared_x_axes() if axis == "x" else ax.get_shared_y_axes()
+    return any(
+        other is not ax and getattr(other, f"get_{axis}label")()
+        for other in shared.get_siblings(ax)
+    )
+
 
 History = keras.callbacks.History | Mapping[str, Sequence[float]]
 
@@ -74,11 +178,11 @@ def plot_task_curves(
         metric: The logged quantity, e.g. ``"loss"`` or ``"accuracy"``.
 
     Returns:
-        The figure: training curves solid, validation curves dashed.
+        The figure, with training curves solid and validation curves dashed.
     """
     tasks = check_tasks(tasks)
     fig, axes = plt.subplots(
-        1, len(tasks), figsize=(4.2 * len(tasks), 3.2), squeeze=False
+        1, len(tasks), figsize=(_row_width(len(tasks), 3.4), 3.2), squeeze=False
     )
     for ax, task in zip(axes[0], tasks, strict=True):
         for colour, (label, history) in zip(PALETTE, histories.items(), strict=False):
@@ -123,7 +227,7 @@ def plot_paired_seeds(
         )
     models = list(dict.fromkeys(results["model"])) if models is None else list(models)
     fig, axes = plt.subplots(
-        1, len(tasks), figsize=(3.6 * len(tasks), 3.2), squeeze=False
+        1, len(tasks), figsize=(_row_width(len(tasks), 3.4), 3.2), squeeze=False
     )
     for ax, task in zip(axes[0], tasks, strict=True):
         table = results[results["task"] == task.name].pivot(
@@ -146,7 +250,12 @@ def plot_paired_seeds(
                 zorder=3,
             )
         better = "higher" if task.higher_is_better else "lower"
-        ax.set(title=task.name, xticks=positions, xlim=(-0.5, len(models) - 0.5))
+        ax.set(
+            title=task.name,
+            xticks=positions,
+            xlim=(-0.5, len(models) - 0.5),
+            xlabel="model",
+        )
         ax.set_xticklabels(models)
         ax.set_ylabel(f"{_metric_label(task, task.metric)} ({better} is better)")
         ax.grid(alpha=0.3, axis="y")
@@ -161,8 +270,8 @@ def _metric_label(task: Task, metric: str) -> str:
             if task.kind == "classification"
             else "MSE (standardised units)"
         )
-    if metric == "mae" and task.unit:
-        return f"MAE ({task.unit})"
+    if metric == "mae":
+        return f"MAE ({task.unit})" if task.unit else "MAE"
     return metric
 
 
@@ -345,7 +454,9 @@ def plot_gate_weights(
                 f"per task; got shape {array.shape}."
             )
     fig, axes = plt.subplots(
-        1, len(arrays), figsize=(3.6 * len(arrays) + 0.8, 0.6 * len(task_names) + 1.4)
+        1,
+        len(arrays),
+        figsize=(_row_width(len(arrays), 2.8, extra=0.8), 0.6 * len(task_names) + 1.4),
     )
     axes = np.atleast_1d(axes)
     for ax, (title, array) in zip(axes, arrays.items(), strict=True):
@@ -356,7 +467,8 @@ def plot_gate_weights(
         labels = expert_labels or [str(e + 1) for e in range(array.shape[1])]
         ax.set_xticks(range(array.shape[1]), labels)
         ax.set_yticks(range(len(task_names)), list(task_names))
-        ax.set(title=title, xlabel="expert")
+        ax.set(title=title, xlabel="expert", ylabel="task" if ax is axes[0] else "")
+        ax.grid(False)
         if ax is not axes[0]:
             ax.tick_params(
                 labelleft=False

@@ -66,7 +66,7 @@ class Task:
 
     @property
     def output_units(self) -> int:
-        """Width of the task's output layer: ``num_classes`` for classification, 1 for regression."""
+        """Width of the task's output layer (``num_classes`` for classification, 1 for regression)."""
         return self.num_classes if self.kind == "classification" else 1
 
     @property
@@ -76,7 +76,7 @@ class Task:
 
     @property
     def loss(self) -> str:
-        """Keras loss name: sparse categorical cross-entropy or mean squared error."""
+        """Keras loss name, ``"sparse_categorical_crossentropy"`` or ``"mse"`` (mean squared error)."""
         return (
             "sparse_categorical_crossentropy"
             if self.kind == "classification"
@@ -85,7 +85,7 @@ class Task:
 
     @property
     def metric(self) -> str:
-        """The task's headline metric: ``"accuracy"`` or ``"mae"`` (mean absolute error)."""
+        """The task's headline metric, ``"accuracy"`` or ``"mae"`` (mean absolute error)."""
         return "accuracy" if self.kind == "classification" else "mae"
 
     @property

@@ -234,8 +234,11 @@ def test_readme_and_ci_use_the_same_commands():
     ):
         assert command in readme, f"README lacks {command!r}"
     assert "python tools/assignments.py build" in ci
-    assert "pip install -r requirements.txt" in ci and "pytest" in ci
+    assert 'requirements="${REQUIREMENTS:-requirements.txt}"' in ci
+    assert 'pip install -r "$requirements"' in ci and "\npytest\n" in ci
     assert "jupyter-book build . -W -n --keep-going" in ci
+    assert "REQUIRE_BUILT_BOOK=1 pytest tests/test_site.py" in ci
+    assert "pytest tests/test_site.py" in readme
     assert "venv" in ci
 
 

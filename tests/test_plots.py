@@ -173,3 +173,144 @@ def test_plot_gate_weights_refuses_bad_shapes():
         mtl.plots.plot_gate_weights({}, ["task_1"])
     with pytest.raises(ValueError, match=r"must have shape \(2, num_experts\)"):
         mtl.plots.plot_gate_weights({"p = 0": np.ones(4)}, ["task_1", "task_2"])
+
+
+# --- The book's figure style ----------------------------------------------------------------------------
+
+# Machado, Oliveira and Fernandes (2009), severity 1: how a colour looks to a reader with each form of
+# colour blindness (a linear map of linear RGB).
+_COLOUR_BLINDNESS = {
+    "protanopia": [
+        [0.152286, 1.052583, -0.204868],
+        [0.114503, 0.786281, 0.099216],
+        [-0.003882, -0.048116, 1.051998],
+    ],
+    "deuteranopia": [
+        [0.367322, 0.860646, -0.227968],
+        [0.280085, 0.672501, 0.047413],
+        [-0.011820, 0.042940, 0.968881],
+    ],
+    "tritanopia": [
+        [1.255528, -0.076749, -0.178779],
+        [-0.078411, 0.930809, 0.147602],
+        [0.004733, 0.691367, 0.303900],
+    ],
+}
+# Smallest distance (sRGB, 0-1) two colours must keep after the simulation. Tritanopia is rarer and no
+# eight-colour palette keeps pairs as far apart, hence its lower bar.
+_MIN_DISTANCE = {"protanopia": 0.15, "deuteranopia": 0.15, "tritanopia": 0.1}
+
+
+def _closest_pair_seen_as(palette, condition):
+    import matplotlib.colors as mcolors
+
+    rgb = np.array([mcolors.to_rgb(c) for c in palette])
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    seen = np.clip(linear @ np.array(_COLOUR_BLINDNESS[condition]).T, 0, 1)
+    srgb = np.where(seen <= 0.0031308, 12.92 * seen, 1.055 * seen ** (1 / 2.4) - 0.055)
+    return min(
+        np.linalg.norm(srgb[i] - srgb[j])
+        for i in range(len(srgb))
+        for j in range(i + 1, len(srgb))
+    )
+
+
+@pytest.mark.parametrize("condition", sorted(_COLOUR_BLINDNESS))
+def test_palette_stays_distinguishable_with_colour_blindness(condition):
+    assert (
+        _closest_pair_seen_as(mtl.plots.PALETTE, condition) >= _MIN_DISTANCE[condition]
+    )
+
+
+def test_colour_blindness_check_rejects_matplotlibs_default_colours():
+    import matplotlib
+
+    tab10 = matplotlib.colormaps["tab10"].colors[:6]
+    failures = [
+        c
+        for c in _COLOUR_BLINDNESS
+        if _closest_pair_seen_as(tab10, c) < _MIN_DISTANCE[c]
+    ]
+    assert failures, "the check would pass a palette with red next to green"
+
+
+def test_use_book_style_sets_palette_size_and_background():
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context():
+        mtl.plots.use_book_style()
+        assert plt.rcParams["axes.prop_cycle"].by_key()["color"] == list(
+            mtl.plots.PALETTE
+        )
+        assert plt.rcParams["figure.figsize"][0] <= mtl.plots.BOOK_WIDTH
+        assert plt.rcParams["savefig.dpi"] == 100
+        assert plt.rcParams["savefig.facecolor"] == "white"
+        fig, ax = plt.subplots()
+        (line,) = ax.plot([0, 1])
+        assert line.get_color() == mtl.plots.PALETTE[0]
+        plt.close(fig)
+
+
+def test_figure_problems_finds_wide_figures_unlabelled_axes_and_small_text():
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    axes[0].plot([0, 1])
+    axes[0].set(xlabel="epoch", ylabel="loss")
+    axes[1].plot([0, 1])
+    axes[1].set_xlabel("epoch")
+    axes[1].text(0, 0, "tiny", fontsize=5)
+    problems = mtl.plots.figure_problems(fig)
+    assert any("9.0 in wide" in p for p in problems)
+    assert any("panel 2" in p and "no y label" in p for p in problems)
+    assert any("smaller than 7 points" in p for p in problems)
+    assert not any("panel 1" in p for p in problems)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.imshow(np.zeros((8, 8)))
+    ax.set_axis_off()  # an image without axes needs no labels
+    assert mtl.plots.figure_problems(fig) == []
+    plt.close(fig)
+
+
+def _helper_figures():
+    results = pd.DataFrame(
+        [
+            {"seed": s, "model": m, "task": t.name, "value": v + s * 0.01}
+            for s in range(3)
+            for m, v in (("a", 0.5), ("b", 0.6))
+            for t in (SPECIES, MASS)
+        ]
+    )
+    history = {
+        "species_loss": [3, 2],
+        "val_species_loss": [4, 3],
+        "body_mass_g_loss": [1, 0.5],
+        "val_body_mass_g_loss": [2, 1],
+    }
+    table = pd.DataFrame({"p": [0, 0, 1, 1], "value": [0.1, 0.2, 0.3, 0.4]})
+    gates = {f"p = {p}": np.full((3, 4), 0.25) for p in (0, 0.5, 1)}
+    return {
+        "task curves (3 tasks)": lambda: mtl.plots.plot_task_curves(
+            {"m": history | {"x_loss": [1, 0]}},
+            [SPECIES, MASS, mtl.Task("x", "regression")],
+        ),
+        "paired seeds": lambda: mtl.plots.plot_paired_seeds(results, [SPECIES, MASS]),
+        "trade-off": lambda: mtl.plots.plot_tradeoff(results, [SPECIES, MASS]),
+        "against": lambda: mtl.plots.plot_against(
+            table, "p", xlabel="relatedness p", ylabel="MSE"
+        ),
+        "gate weights": lambda: mtl.plots.plot_gate_weights(gates, ["a", "b", "c"]),
+    }
+
+
+@pytest.mark.parametrize("name", list(_helper_figures()))
+def test_every_helper_figure_meets_the_book_style(name):
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context():
+        mtl.plots.use_book_style()
+        fig = _helper_figures()[name]()
+        assert mtl.plots.figure_problems(fig) == []
+        plt.close(fig)

@@ -1,4 +1,4 @@
-"""Data sets for the book, each returned as a :class:`MultiTaskData` split three ways.
+"""Data sets for the book, each returned as a :class:`~mtl_tutorial.data.MultiTaskData` split three ways.
 
 Nothing here downloads: the penguins ship inside the ``palmerpenguins`` package, the digit images inside
 scikit-learn, and the synthetic tasks and the digits' key tones are generated from a seed.

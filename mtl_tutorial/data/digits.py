@@ -31,7 +31,7 @@ DTMF_HZ: dict[int, tuple[int, int]] = {
     9: (852, 1477),
     0: (941, 1336),
 }
-#: Sampling rate (Hz) and length (samples) of each tone: 128 samples are 32 ms.
+#: Sampling rate (Hz) and length (samples) of each tone; 128 samples are 32 ms.
 SAMPLE_RATE, TONE_SAMPLES = 4000, 128
 #: Frequency of each bin of the audio spectrum, in Hz (0 to 2,000 Hz in steps of 31.25 Hz).
 SPECTRUM_HZ: np.ndarray = np.fft.rfftfreq(TONE_SAMPLES, d=1.0 / SAMPLE_RATE)
@@ -41,7 +41,7 @@ DIGIT_TASKS: dict[str, Task] = {
         "digit", "classification", num_classes=10, class_names=tuple("0123456789")
     ),
     "odd": Task("odd", "classification", num_classes=2, class_names=("even", "odd")),
-    "ink": Task("ink", "regression"),
+    "ink": Task("ink", "regression", unit="standardised"),
 }
 
 
@@ -79,7 +79,11 @@ def dtmf_tones(
 
 
 def tone_spectrum(tones: np.ndarray) -> np.ndarray:
-    """``log(1 + |FFT|)`` of Hann-windowed tones: shape ``(n, 65)``, bins at :data:`SPECTRUM_HZ`."""
+    """``log(1 + |FFT|)`` of Hann-windowed tones.
+
+    Returns:
+        Spectra of shape ``(n, 65)``, with bins at :data:`~mtl_tutorial.data.digits.SPECTRUM_HZ`.
+    """
     windowed = np.asarray(tones) * np.hanning(TONE_SAMPLES)
     return np.log1p(np.abs(np.fft.rfft(windowed, axis=1)))
 
@@ -121,11 +125,12 @@ def load_multimodal_digits(
     **Modalities** (``x`` is a dict):
 
     - ``"image"``: shape ``(n, 8, 8, 1)``, the digit's 8 x 8 image scaled to ``[0, 1]``, damaged by
-      :func:`damaged_images` (noise ``image_noise``; a quarter of the image blanked in a share
-      ``occlusion_fraction`` of them).
-    - ``"audio"``: shape ``(n, 65)``, the spectrum (:func:`tone_spectrum`) of the digit's key tone made by
-      :func:`dtmf_tones` (noise ``tone_noise``; one of the two sines missing in a share ``drop_fraction``),
-      standardised bin by bin on the training rows.
+      :func:`~mtl_tutorial.data.digits.damaged_images` (noise ``image_noise``; a quarter of the image
+      blanked in a share ``occlusion_fraction`` of them).
+    - ``"audio"``: shape ``(n, 65)``, the spectrum (:func:`~mtl_tutorial.data.digits.tone_spectrum`) of
+      the digit's key tone made by :func:`~mtl_tutorial.data.digits.dtmf_tones` (noise ``tone_noise``;
+      one of the two sines missing in a share ``drop_fraction``), standardised bin by bin on the
+      training rows.
 
     **Tasks**: ``"digit"`` (10 classes), ``"odd"`` (2 classes: even, odd) and ``"ink"`` (regression:
     the mean pixel value of the *undamaged* image, standardised on the training rows; an image property
@@ -143,7 +148,8 @@ def load_multimodal_digits(
         val_fraction, test_fraction: Shares of examples for validation and testing.
 
     Returns:
-        A :class:`MultiTaskData` whose splits' ``x`` are dicts with keys ``"image"`` and ``"audio"``.
+        A :class:`~mtl_tutorial.data.MultiTaskData` whose splits' ``x`` are dicts with keys
+        ``"image"`` and ``"audio"``.
 
     Raises:
         ValueError: for an unknown or repeated task or a damage setting out of range.
@@ -237,7 +243,7 @@ def audio_statistics(
     val_fraction: float = 0.2,
     test_fraction: float = 0.2,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The per-bin mean and standard deviation that :func:`load_multimodal_digits` standardises audio with.
+    """The per-bin mean and standard deviation the digits loader standardises audio with.
 
     The loader standardises each bin of the tones' spectra with the mean and standard deviation of its
     training rows; this returns the two, computed by the loader's own code for the same arguments (the
@@ -247,10 +253,11 @@ def audio_statistics(
 
     Args:
         seed, tone_noise, drop_fraction, val_fraction, test_fraction: As given to
-            :func:`load_multimodal_digits`.
+            :func:`~mtl_tutorial.data.load_multimodal_digits`.
 
     Returns:
-        ``(mean, std)``, each of shape ``(65,)``, one value per bin of :data:`SPECTRUM_HZ`.
+        ``(mean, std)``, each of shape ``(65,)``, one value per bin of
+        :data:`~mtl_tutorial.data.digits.SPECTRUM_HZ`.
 
     Raises:
         ValueError: for a damage setting or a split share out of range.
@@ -277,13 +284,15 @@ def key_tone_prompts(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Tones with both sines for every key, standardised like the loader's audio: "prompts" for each digit.
 
-    Each digit's key gets ``per_key`` tones made by :func:`dtmf_tones` with no sine missing and noise
-    ``noise_std`` (0 gives clean tones; the frequencies still vary by up to 1.5% and the phases at
-    random), turned into spectra by :func:`tone_spectrum` and standardised with ``statistics``. Used in
+    Each digit's key gets ``per_key`` tones made by :func:`~mtl_tutorial.data.digits.dtmf_tones` with no
+    sine missing and noise ``noise_std`` (0 gives clean tones; the frequencies still vary by up to 1.5%
+    and the phases at random), turned into spectra by :func:`~mtl_tutorial.data.digits.tone_spectrum`
+    and standardised with ``statistics``. Used in
     Part II ("Aligning modalities") to classify images without labels, by the most similar prompt.
 
     Args:
-        statistics: ``(mean, std)`` of shape ``(65,)`` each, from :func:`audio_statistics`.
+        statistics: ``(mean, std)`` of shape ``(65,)`` each, from
+            :func:`~mtl_tutorial.data.digits.audio_statistics`.
         per_key: Tones per key.
         noise_std: Standard deviation of the tones' Gaussian noise (each sine has amplitude 1).
         seed: Seed of the tones' frequencies, phases and noise.

@@ -60,7 +60,8 @@ def load_penguins(
 
     Args:
         tasks: Columns to predict, e.g. ``("species", "body_mass_g")``.
-        features: Input columns; default :data:`DEFAULT_FEATURES` without the task columns.
+        features: Input columns; default :data:`~mtl_tutorial.data.penguins.DEFAULT_FEATURES`
+            without the task columns.
         seed: Seed of the split.
         val_fraction: Share of rows for validation.
         test_fraction: Share of rows for testing.
@@ -68,7 +69,8 @@ def load_penguins(
             training rows; ``data.to_original_units`` converts back.
 
     Returns:
-        A :class:`MultiTaskData` whose ``x`` has shape ``(n, d)`` and whose ``y`` is keyed by task name.
+        A :class:`~mtl_tutorial.data.MultiTaskData` whose ``x`` has shape ``(n, d)`` and whose ``y``
+        is keyed by task name.
 
     Raises:
         ValueError: for an unknown column, a column that is both task and feature, or no features.

@@ -1,7 +1,8 @@
 """Containers for a multi-task data set and its seeded train/validation/test split.
 
-Taught in chapter 1. Every loader in :mod:`mtl_tutorial.data` returns a :class:`MultiTaskData`, so
-chapters train on ``data.train.x`` and ``data.train.y`` (a dict keyed by task name) whatever the source.
+Taught in chapter 1. Every loader in :mod:`mtl_tutorial.data` returns a
+:class:`~mtl_tutorial.data.MultiTaskData`, so chapters train on ``data.train.x`` and ``data.train.y``
+(a dict keyed by task name) whatever the source.
 """
 
 from __future__ import annotations
@@ -252,7 +253,7 @@ class MultiTaskData:
 
     @property
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Shape of one example of each modality (single-input data: ``{"features": (d,)}``)."""
+        """Shape of one example of each modality; ``{"features": (d,)}`` for single-input data."""
         x = self.train.x
         if isinstance(x, dict):
             return {name: tuple(values.shape[1:]) for name, values in x.items()}
@@ -265,7 +266,7 @@ class MultiTaskData:
         return getattr(self, name)
 
     def task(self, name: str) -> Task:
-        """The :class:`Task` called ``name``."""
+        """The :class:`~mtl_tutorial.Task` called ``name``."""
         for task in self.tasks:
             if task.name == name:
                 return task

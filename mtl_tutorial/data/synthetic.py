@@ -103,8 +103,8 @@ def make_correlated_tasks(
         standardize_targets: Standardise each task's labels on the training rows.
 
     Returns:
-        A :class:`MultiTaskData` with ``x`` of shape ``(n, input_dim)`` and regression targets of shape
-        ``(n, 1)`` keyed ``task_1, ..., task_K``.
+        A :class:`~mtl_tutorial.data.MultiTaskData` with ``x`` of shape ``(n, input_dim)`` and
+        regression targets of shape ``(n, 1)`` keyed ``task_1, ..., task_K``.
     """
     if not isinstance(n_samples, int) or n_samples < 10:
         raise ValueError(

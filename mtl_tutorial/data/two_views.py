@@ -53,8 +53,9 @@ def make_two_views(
         val_fraction, test_fraction: Shares of examples for validation and testing.
 
     Returns:
-        A :class:`MultiTaskData` with ``x = {"view_a": (n, view_dim), "view_b": (n, view_dim)}`` and one
-        classification task, ``"label"``; the split is stratified by the label.
+        A :class:`~mtl_tutorial.data.MultiTaskData` with
+        ``x = {"view_a": (n, view_dim), "view_b": (n, view_dim)}`` and one classification task,
+        ``"label"``; the split is stratified by the label.
     """
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 10:
         raise ValueError(

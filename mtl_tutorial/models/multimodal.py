@@ -36,6 +36,7 @@ from mtl_tutorial.models.fusion import (
 from mtl_tutorial.tasks import Task, check_tasks
 from mtl_tutorial.validation import check_number, check_positive_int
 
+#: The fusion strategies :func:`build_fusion_model` knows, from earliest to latest.
 FUSIONS: tuple[str, ...] = (
     "early",
     "intermediate",
@@ -90,7 +91,7 @@ def build_fusion_model(
         input_shapes: Shape of one example of each modality, keyed by modality name (e.g.
             ``data.input_shapes``); the model's inputs carry these names.
         tasks: The tasks; each gets a tower ``Dense(tower_units, relu)`` and a head named after it.
-        fusion: One of :data:`FUSIONS` (see the module's docstring).
+        fusion: One of :data:`~mtl_tutorial.models.FUSIONS` (see the module's docstring).
         units: Width of each modality encoder (and of the fused representation).
         tower_units: Width of each task's tower.
         modality_dropout: If above 0, a :class:`~mtl_tutorial.models.ModalityDropout` layer with this rate

@@ -153,7 +153,7 @@ class CustomizedGateControl(layers.Layer):
                 ``num_tasks + 1``.
 
         Returns:
-            One tensor per gate: for task ``k`` ``(batch, num_task_experts +
+            One tensor per gate. For task ``k`` it has shape ``(batch, num_task_experts +
             num_shared_experts)`` (its own experts first, then the shared ones);
             last, if ``output_shared``, ``(batch, num_tasks * num_task_experts +
             num_shared_experts)`` (task 0's experts, ..., then the shared ones).
