@@ -235,9 +235,10 @@ def test_readme_and_ci_use_the_same_commands():
         assert command in readme, f"README lacks {command!r}"
     assert "python tools/assignments.py build" in ci
     assert 'requirements="${REQUIREMENTS:-requirements.txt}"' in ci
-    assert 'pip install -r "$requirements"' in ci and "\npytest\n" in ci
+    assert 'pip install -r "$requirements"' in ci and "\n$offline pytest\n" in ci
     assert "jupyter-book build . -W -n --keep-going" in ci
-    assert "REQUIRE_BUILT_BOOK=1 pytest tests/test_site.py" in ci
+    assert "REQUIRE_BUILT_BOOK=1 $offline pytest tests/test_site.py" in ci
+    assert 'offline="tools/offline.sh"' in ci
     assert "pytest tests/test_site.py" in readme
     assert "venv" in ci
 
