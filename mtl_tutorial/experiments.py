@@ -14,11 +14,13 @@ import pandas as pd
 
 from mtl_tutorial.metrics import delta_m
 from mtl_tutorial.tasks import Task, check_tasks
+from mtl_tutorial.validation import check_types
 
 Scores = Mapping[str, Mapping[str, float]]
 COLUMNS: tuple[str, ...] = ("seed", "model", "task", "value")
 
 
+@check_types
 def results_table(scores_by_seed: Mapping[int, Scores]) -> pd.DataFrame:
     """A long table with columns ``seed, model, task, value`` from ``{seed: {model: {task: value}}}``."""
     rows = [
@@ -34,6 +36,7 @@ def results_table(scores_by_seed: Mapping[int, Scores]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+@check_types
 def compare_over_seeds(
     run: Callable[[int], Scores], seeds: Sequence[int]
 ) -> pd.DataFrame:
@@ -46,6 +49,7 @@ def compare_over_seeds(
     return results_table({seed: run(seed) for seed in seeds})
 
 
+@check_types
 def summarise(results: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """``"mean ± std"`` across seeds of every model's value per task (rows: tasks, columns: models).
 
@@ -62,6 +66,7 @@ def summarise(results: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     return cells.unstack("model").fillna("not run")
 
 
+@check_types
 def paired_difference(
     results: pd.DataFrame, task: Task, model: str, baseline: str
 ) -> dict[str, float | int | bool]:
@@ -88,6 +93,7 @@ def paired_difference(
     }
 
 
+@check_types
 def verdict(values: Sequence[float]) -> str:
     """Words for paired per-seed gains (e.g. Δm by seed, positive is better), decided by the numbers.
 
@@ -106,6 +112,7 @@ def verdict(values: Sequence[float]) -> str:
     return "a clear gain" if mean > 0 else "a clear loss"
 
 
+@check_types
 def delta_m_by_seed(
     results: pd.DataFrame, tasks: Sequence[Task], model: str, baseline: str
 ) -> pd.Series:

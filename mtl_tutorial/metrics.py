@@ -14,8 +14,10 @@ from sklearn.metrics import accuracy_score, mean_absolute_error
 
 from mtl_tutorial.data.splits import MultiTaskData
 from mtl_tutorial.tasks import Task, check_tasks
+from mtl_tutorial.validation import check_types
 
 
+@check_types
 def task_metric(task: Task, y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """The headline metric of ``task``: accuracy for classification, MAE for regression.
 
@@ -46,6 +48,7 @@ def task_metric(task: Task, y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(mean_absolute_error(y_true.reshape(-1), y_pred.reshape(-1)))
 
 
+@check_types
 def evaluate_tasks(
     model: keras.Model, data: MultiTaskData, split: str = "test"
 ) -> dict[str, float]:
@@ -78,6 +81,7 @@ def evaluate_tasks(
     return scores
 
 
+@check_types
 def delta_m(
     scores: Mapping[str, float], baselines: Mapping[str, float], tasks: Sequence[Task]
 ) -> float:
@@ -113,6 +117,7 @@ def delta_m(
     return 100.0 * float(np.mean(changes))
 
 
+@check_types
 def pareto_front(points: np.ndarray, higher_is_better: Sequence[bool]) -> np.ndarray:
     """Which points no other point dominates (a Pareto front).
 
@@ -140,6 +145,7 @@ def pareto_front(points: np.ndarray, higher_is_better: Sequence[bool]) -> np.nda
     return ~dominated
 
 
+@check_types
 def recall_at_k(
     queries: np.ndarray,
     candidates: np.ndarray,

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 
 from mtl_tutorial.metrics import pareto_front
 from mtl_tutorial.tasks import Task, check_tasks
+from mtl_tutorial.validation import check_types
 
 #: Okabe-Ito colours, in the order figures use them.
 PALETTE: tuple[str, ...] = (
@@ -77,6 +78,7 @@ def use_book_style() -> None:
     plt.rcParams.update(STYLE)
 
 
+@check_types
 def figure_problems(fig: Figure) -> list[str]:
     """What keeps a figure from meeting the book's style; an empty list when nothing does.
 
@@ -137,6 +139,7 @@ def _shares_label(ax: Axes, axis: str) -> bool:
 History = keras.callbacks.History | Mapping[str, Sequence[float]]
 
 
+@check_types
 def task_curve(
     history: History, task: str, metric: str = "loss"
 ) -> dict[str, list[float]]:
@@ -163,6 +166,7 @@ def task_curve(
     )
 
 
+@check_types
 def plot_task_curves(
     histories: Mapping[str, History | Mapping[str, History]],
     tasks: Sequence[Task],
@@ -206,6 +210,7 @@ def plot_task_curves(
     return fig
 
 
+@check_types
 def plot_paired_seeds(
     results: pd.DataFrame, tasks: Sequence[Task], *, models: Sequence[str] | None = None
 ) -> Figure:
@@ -275,6 +280,7 @@ def _metric_label(task: Task, metric: str) -> str:
     return metric
 
 
+@check_types
 def plot_tradeoff(
     results: pd.DataFrame, tasks: Sequence[Task], *, label: str = ""
 ) -> Figure:
@@ -336,6 +342,7 @@ def plot_tradeoff(
     return fig
 
 
+@check_types
 def plot_against(
     table: pd.DataFrame,
     x: str,
@@ -418,6 +425,7 @@ def plot_against(
     return ax.figure
 
 
+@check_types
 def plot_gate_weights(
     gates: Mapping[str, np.ndarray],
     task_names: Sequence[str],

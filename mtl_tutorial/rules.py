@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from mtl_tutorial.validation import check_number
+from mtl_tutorial.validation import check_number, check_types
 
 __all__ = ["DWA", "Equal", "GradNorm", "PCGrad", "Rule", "Static", "Uncertainty"]
 
@@ -98,6 +98,7 @@ class Static(Rule):
         weights: Weight of each task's loss, keyed by task name.
     """
 
+    @check_types
     def __init__(self, weights: Mapping[str, float], **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(weights, Mapping) or not weights:
@@ -174,6 +175,7 @@ class DWA(Rule):
         temperature: Softness of the softmax; large values give equal weights. The paper uses 2.
     """
 
+    @check_types
     def __init__(self, temperature: float = 2.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.temperature = check_number(
@@ -250,6 +252,7 @@ class GradNorm(Rule):
 
     uses_task_gradients = True
 
+    @check_types
     def __init__(
         self, alpha: float = 1.5, learning_rate: float = 0.025, **kwargs
     ) -> None:
@@ -330,6 +333,7 @@ class PCGrad(Rule):
 
     uses_task_gradients = True
 
+    @check_types
     def __init__(self, seed: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

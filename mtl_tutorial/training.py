@@ -18,9 +18,10 @@ import tensorflow as tf
 
 from mtl_tutorial.data.splits import Split
 from mtl_tutorial.tasks import Task, check_keys, check_tasks, task_names
-from mtl_tutorial.validation import check_positive_int
+from mtl_tutorial.validation import check_positive_int, check_types
 
 
+@check_types
 def set_seed(seed: int, *, deterministic: bool = True) -> None:
     """Seed Python's ``random``, NumPy's global generator, Keras and TensorFlow.
 
@@ -36,6 +37,7 @@ def set_seed(seed: int, *, deterministic: bool = True) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+@check_types
 def compile_for_tasks(
     model: keras.Model,
     tasks: Sequence[Task],
@@ -108,6 +110,7 @@ def compile_for_tasks(
     return model
 
 
+@check_types
 def to_dataset(
     split: Split,
     tasks: Sequence[Task] | None = None,
@@ -172,6 +175,7 @@ class Restart:
         >>> restart()  # back to the starting weights, Adam at step 0
     """
 
+    @check_types
     def __init__(self, model: keras.Model) -> None:
         if (
             not isinstance(model, keras.Model)
@@ -281,6 +285,7 @@ class MultiTaskModel(keras.Model):
         ValueError: if the network's outputs are not the tasks or ``rule`` is not a rule.
     """
 
+    @check_types
     def __init__(
         self, network: keras.Model, tasks: Sequence[Task], rule=None, **kwargs
     ) -> None:

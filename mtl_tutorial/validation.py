@@ -1,8 +1,13 @@
-"""Argument checks shared by the package: a bad argument raises ``ValueError`` naming it."""
+"""Argument checks shared by the package: a bad argument raises ``ValueError`` or ``TypeError`` naming it."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import numbers
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 
 def is_positive_int(value: object) -> bool:
@@ -58,3 +63,196 @@ def check_number(
             f"{argument} must be {wanted}, e.g. {example}; got {argument}={value!r}."
         )
     return float(value)
+
+
+# --- Checking argument types from annotations --------------------------------------------------------------
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong kind: a ``TypeError``, and a ``ValueError`` too, so that code (and the
+    book's examples) catching ``ValueError`` for a bad argument catch it as well."""
+
+
+# Examples shown in messages when a parameter has no default, as code.
+_EXAMPLES = {
+    "int": "1",
+    "float": "0.5",
+    "bool": "True",
+    "str": "'name'",
+    "Task": "mtl.Task('y', 'regression')",
+    "Sequence[Task]": "[mtl.Task('y', 'regression')]",
+    "Sequence[int]": "(0, 1, 2)",
+    "Sequence[float]": "(1.0, 2.0)",
+    "Sequence[str]": "('a', 'b')",
+    "Mapping": "{'y': 1.0}",
+    "pd.DataFrame": "the table of mtl.experiments.results_table",
+    "keras.Model": "a model from mtl.models",
+    "MultiTaskData": "a data set from mtl.data",
+    "Split": "data.train",
+    "array": "np.arange(4)",
+    "Sequence[bool]": "(True, False)",
+    "Figure": "plt.figure()",
+    "callable": None,
+    "History": "the History that model.fit returns",
+}
+_WANTED = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "True or False",
+    "str": "a string",
+    "Task": "an mtl_tutorial.Task",
+    "Sequence[Task]": "a sequence of mtl_tutorial.Task",
+    "Sequence[int]": "a sequence of integers",
+    "Sequence[float]": "a sequence of numbers",
+    "Sequence[str]": "a sequence of strings",
+    "Mapping": "a dict",
+    "pd.DataFrame": "a pandas DataFrame",
+    "keras.Model": "a keras.Model",
+    "MultiTaskData": "an mtl_tutorial.data.MultiTaskData",
+    "Split": "an mtl_tutorial.data.Split",
+    "array": "an array",
+    "Sequence[bool]": "a sequence of True/False",
+    "Figure": "a matplotlib Figure",
+    "callable": "a function (something callable)",
+    "History": "a keras History or a dict of lists",
+}
+
+
+def _kind(annotation: str) -> str | None:
+    """The checkable kind of one member of an annotation, e.g. ``"Sequence[Task]"``, or None."""
+    a = annotation.strip().replace("typing.", "")
+    if a in (
+        "int",
+        "float",
+        "bool",
+        "str",
+        "Task",
+        "pd.DataFrame",
+        "keras.Model",
+        "MultiTaskData",
+        "Split",
+        "Figure",
+        "History",
+    ):
+        return a
+    if a in ("np.ndarray", "ArrayLike"):
+        return "array"
+    if a.startswith("Callable"):
+        return "callable"
+    if a.startswith(("Sequence[", "tuple[")) and a.endswith("]"):
+        inner = a[a.index("[") + 1 : -1].split(",")[0].strip()
+        return (
+            f"Sequence[{inner}]"
+            if inner in ("Task", "int", "float", "str", "bool")
+            else None
+        )
+    if a.startswith(("Mapping[", "dict[")) or a in ("Mapping", "dict"):
+        return "Mapping"
+    return None
+
+
+def _fits(kind: str, value: object) -> bool:
+    import keras
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from mtl_tutorial.data.splits import MultiTaskData, Split
+    from mtl_tutorial.tasks import Task
+
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    checks = {
+        "int": lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool),
+        "float": lambda v: number,
+        "bool": lambda v: isinstance(v, (bool, np.bool_)),
+        "str": lambda v: isinstance(v, str),
+        "Task": lambda v: isinstance(v, Task),
+        "pd.DataFrame": lambda v: isinstance(v, pd.DataFrame),
+        "keras.Model": lambda v: isinstance(v, keras.Model),
+        "MultiTaskData": lambda v: isinstance(v, MultiTaskData),
+        "Split": lambda v: isinstance(v, Split),
+        # A pandas Series is dict-like (keys, items, []), and the package passes them as mappings.
+        "Mapping": lambda v: isinstance(v, (Mapping, pd.Series)),
+        "array": _is_array,
+        "Figure": lambda v: isinstance(v, Figure),
+        "callable": callable,
+        "History": lambda v: isinstance(v, (keras.callbacks.History, Mapping)),
+    }
+    if kind in checks:
+        return checks[kind](value)
+    inner = kind[len("Sequence[") : -1]
+    # Arrays and pandas Series and Index count as sequences: chapters pass columns of tables.
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(
+        value, (Sequence, np.ndarray, pd.Series, pd.Index)
+    ):
+        return inner == "Task" and isinstance(
+            value, Task
+        )  # one task stands for a sequence of one
+    return all(_fits(inner, item) for item in value)
+
+
+def _is_array(value: object) -> bool:
+    """Whether NumPy reads ``value`` (an array, a tensor, a list, a pandas column) as an array of at least
+    one dimension. Strings and mappings are not arrays here, though NumPy would wrap them."""
+    if isinstance(value, (str, bytes, Mapping, set)):
+        return False
+    try:
+        return np.asarray(value).ndim >= 1
+    except (TypeError, ValueError):
+        return False
+
+
+def check_types(function):
+    """Decorate ``function`` so that an argument of the wrong kind raises :class:`ArgumentTypeError`.
+
+    Reads each parameter's annotation (``int``, ``float``, ``bool``, ``str``, ``Task``, ``Sequence[...]`` of
+    those, ``Mapping``, ``pd.DataFrame``, ``keras.Model``, the data containers, and unions of them with
+    ``None``); parameters with other annotations are not checked. Ranges and choices stay the function's
+    own business. The message says what was expected, with an example (the default where there is one),
+    and what was given: ``seed must be an integer, e.g. 0; got seed='three'.``
+    """
+    signature = inspect.signature(function)
+    plan = {}
+    for name, parameter in signature.parameters.items():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        annotation = parameter.annotation
+        if annotation is parameter.empty:
+            continue
+        if not isinstance(annotation, str):
+            raise TypeError(
+                f"check_types reads annotations as written, but {function.__qualname__}'s are evaluated; "
+                "add 'from __future__ import annotations' to its module."
+            )
+        members = [m.strip() for m in annotation.split("|")]
+        optional = "None" in members
+        kinds = [_kind(m) for m in members if m != "None"]
+        if not kinds or None in kinds:
+            continue
+        default = parameter.default
+        plan[name] = (kinds, optional, default)
+
+    @functools.wraps(function)
+    def checked(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        for name, value in bound.arguments.items():
+            if name not in plan:
+                continue
+            kinds, optional, default = plan[name]
+            if value is None and optional:
+                continue
+            if not any(_fits(kind, value) for kind in kinds):
+                wanted = " or ".join(_WANTED[k] for k in kinds)
+                example = (
+                    repr(default)
+                    if default not in (inspect.Parameter.empty, None)
+                    else _EXAMPLES[kinds[0]]
+                )
+                hint = f", e.g. {example}" if example is not None else ""
+                raise ArgumentTypeError(
+                    f"{name} must be {wanted}{hint}; got {name}={value!r}."
+                )
+        return function(*args, **kwargs)
+
+    # Keras reads a layer's __init__ arguments with inspect.getfullargspec, which ignores __wrapped__.
+    checked.__signature__ = signature
+    return checked

@@ -83,7 +83,10 @@ def test_modality_dropout_blanks_whole_modalities_but_never_all():
     ],
 )
 def test_bad_sizes_are_refused(make, argument):
-    with pytest.raises(ValueError, match=f"{argument} must be a positive integer"):
+    # A number out of range gets the layer's own message, a value of the wrong kind the type check's.
+    with pytest.raises(
+        ValueError, match=f"{argument} must be (a positive integer|an integer)"
+    ):
         make()
 
 

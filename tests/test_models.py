@@ -63,7 +63,7 @@ def test_model_saves_and_loads(tmp_path, two_tasks):
         ({"input_dim": 0}, r"input_dim must be a positive integer.*; got input_dim=0"),
         (
             {"input_dim": (5,)},
-            r"input_dim must be a positive integer.*; got input_dim=\(5,\)",
+            r"input_dim must be an integer.*; got input_dim=\(5,\)",
         ),
         (
             {"hidden_units": (128, -1)},

@@ -250,10 +250,18 @@ def test_rules_and_model_refuse_bad_arguments(correlated):
         rules.DWA(temperature=0)
     with pytest.raises(ValueError, match="alpha must be a number >= 0"):
         rules.GradNorm(alpha=-1)
-    with pytest.raises(ValueError, match="learning_rate must be a positive number"):
+    with pytest.raises(
+        ValueError, match="learning_rate must be a number.*got learning_rate='fast'"
+    ):
         rules.GradNorm(learning_rate="fast")
-    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+    with pytest.raises(ValueError, match="learning_rate must be a positive number"):
+        rules.GradNorm(learning_rate=0)
+    with pytest.raises(
+        ValueError, match="seed must be an integer, e.g. 0; got seed=1.5"
+    ):
         rules.PCGrad(seed=1.5)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        rules.PCGrad(seed=-1)
     with pytest.raises(ValueError, match=r"weights\['a'\] must be a positive number"):
         rules.Static({"a": -1.0})
     with pytest.raises(

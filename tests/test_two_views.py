@@ -64,7 +64,7 @@ def test_interaction_label_is_invisible_to_each_view_and_to_a_linear_model():
         ({"view_dim": 1}, "view_dim must be an integer of at least 2"),
         ({"shared": -1.0}, "shared must be a number >= 0"),
         ({"interaction": 0.0}, "At least one of shared, unique, interaction"),
-        ({"noise_std": "high"}, "noise_std must be a number >= 0"),
+        ({"noise_std": "high"}, "noise_std must be a number.*; got noise_std='high'"),
     ],
 )
 def test_bad_arguments_are_refused(kwargs, message):

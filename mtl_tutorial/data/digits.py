@@ -16,7 +16,7 @@ from sklearn.datasets import load_digits
 
 from mtl_tutorial.data.splits import SPLIT_NAMES, MultiTaskData, Split, stratified_split
 from mtl_tutorial.tasks import Task
-from mtl_tutorial.validation import check_number, check_positive_int
+from mtl_tutorial.validation import check_number, check_positive_int, check_types
 
 #: Low (row) and high (column) frequency in Hz of each digit's telephone key (ITU-T Q.23).
 DTMF_HZ: dict[int, tuple[int, int]] = {
@@ -109,6 +109,7 @@ def damaged_images(
     return images + noise_std * rng.standard_normal(images.shape)
 
 
+@check_types
 def load_multimodal_digits(
     tasks: Sequence[str] = ("digit", "ink"),
     *,

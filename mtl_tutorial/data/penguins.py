@@ -16,6 +16,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mtl_tutorial.data.splits import SPLIT_NAMES, MultiTaskData, Split, stratified_split
 from mtl_tutorial.tasks import Task
+from mtl_tutorial.validation import check_types
 
 #: Numeric columns and their units.
 NUMERIC_COLUMNS: dict[str, str] = {
@@ -36,6 +37,7 @@ DEFAULT_FEATURES: tuple[str, ...] = (
 )
 
 
+@check_types
 def load_penguins(
     tasks: Sequence[str] = ("species", "body_mass_g"),
     features: Sequence[str] | None = None,

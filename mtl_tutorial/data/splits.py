@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from mtl_tutorial.tasks import Task, check_keys, check_tasks
-from mtl_tutorial.validation import check_number
+from mtl_tutorial.validation import check_number, check_types
 
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 
@@ -286,6 +286,7 @@ class MultiTaskData:
         return np.asarray(values) * std + mean
 
 
+@check_types
 def stratified_split(
     n: int,
     *,

@@ -12,8 +12,10 @@ import numpy as np
 
 from mtl_tutorial.data.splits import SPLIT_NAMES, MultiTaskData, Split, stratified_split
 from mtl_tutorial.tasks import Task
+from mtl_tutorial.validation import check_types
 
 
+@check_types
 def task_weights(
     correlation: float,
     *,
@@ -59,6 +61,7 @@ def task_weights(
     return scale * weights
 
 
+@check_types
 def make_correlated_tasks(
     n_samples: int = 10_000,
     correlation: float = 0.5,
@@ -178,6 +181,7 @@ def make_correlated_tasks(
     )
 
 
+@check_types
 def label_correlation(data: MultiTaskData, split: str = "train") -> float:
     """Pearson correlation between the labels of the first two tasks on one split."""
     part = data.split(split)

@@ -11,7 +11,7 @@ import numpy as np
 
 from mtl_tutorial.data.splits import SPLIT_NAMES, MultiTaskData, Split, stratified_split
 from mtl_tutorial.tasks import Task
-from mtl_tutorial.validation import check_number
+from mtl_tutorial.validation import check_number, check_types
 
 #: The one task of :func:`make_two_views`.
 LABEL_TASK = Task(
@@ -19,6 +19,7 @@ LABEL_TASK = Task(
 )
 
 
+@check_types
 def make_two_views(
     n_samples: int = 4000,
     *,

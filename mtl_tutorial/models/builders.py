@@ -19,9 +19,10 @@ from mtl_tutorial.models.cross_stitch import CrossStitch, check_identity_weight
 from mtl_tutorial.models.moe import MixtureOfExperts
 from mtl_tutorial.models.ple import CustomizedGateControl
 from mtl_tutorial.tasks import Task, check_tasks
-from mtl_tutorial.validation import check_positive_int, is_positive_int
+from mtl_tutorial.validation import check_positive_int, check_types, is_positive_int
 
 
+@check_types
 def build_shared_bottom(
     input_dim: int,
     tasks: Sequence[Task],
@@ -66,6 +67,7 @@ def build_shared_bottom(
     return keras.Model(inputs=inputs, outputs=outputs, name=name)
 
 
+@check_types
 def build_cross_stitch(
     input_dim: int,
     tasks: Sequence[Task],
@@ -124,6 +126,7 @@ def build_cross_stitch(
     return keras.Model(inputs=inputs, outputs=outputs, name=name)
 
 
+@check_types
 def build_mixture_of_experts(
     input_dim: int,
     tasks: Sequence[Task],
@@ -177,6 +180,7 @@ def build_mixture_of_experts(
     return keras.Model(inputs=inputs, outputs=outputs, name=name or default_name)
 
 
+@check_types
 def build_ple(
     input_dim: int,
     tasks: Sequence[Task],

@@ -17,6 +17,7 @@ from keras import layers
 from mtl_tutorial.models.multimodal import build_fusion_model
 from mtl_tutorial.tasks import Task, check_tasks
 from mtl_tutorial.training import MultiTaskModel
+from mtl_tutorial.validation import check_types
 
 
 def _two_modalities(input_shapes) -> list[str]:
@@ -28,6 +29,7 @@ def _two_modalities(input_shapes) -> list[str]:
     return list(input_shapes)
 
 
+@check_types
 def build_seed_model(
     input_shapes: Mapping[str, Sequence[int]],
     regression: Task,
@@ -93,6 +95,7 @@ def build_seed_model(
     return keras.Model(inputs, outputs, name=name)
 
 
+@check_types
 def build_capstone(
     input_shapes: Mapping[str, Sequence[int]],
     tasks: Sequence[Task],

@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from mtl_tutorial.validation import check_number
+from mtl_tutorial.validation import check_number, check_types
 
 
 def symmetric_info_nce(embeddings_a, embeddings_b, temperature):
@@ -52,6 +52,7 @@ class DualEncoder(keras.Model):
         learn_temperature: Whether the temperature is trained.
     """
 
+    @check_types
     def __init__(
         self,
         encoder_a: keras.Model,

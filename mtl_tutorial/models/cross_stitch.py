@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
+from mtl_tutorial.validation import check_types
+
 
 @keras.saving.register_keras_serializable(package="mtl_tutorial")
 class CrossStitch(layers.Layer):
@@ -43,6 +45,7 @@ class CrossStitch(layers.Layer):
             ``(batch, units)``.
     """
 
+    @check_types
     def __init__(self, identity_weight: float = 0.9, **kwargs) -> None:
         super().__init__(**kwargs)
         check_identity_weight(identity_weight)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from mtl_tutorial.validation import check_number, check_positive_int
+from mtl_tutorial.validation import check_number, check_positive_int, check_types
 
 
 def _as_list(inputs, layer: str, at_least: int = 2, exactly: int | None = None) -> list:
@@ -54,6 +54,7 @@ class GatedMultimodalUnit(layers.Layer):
         units: Width of ``h``.
     """
 
+    @check_types
     def __init__(self, units: int, **kwargs) -> None:
         super().__init__(**kwargs)
         check_positive_int(units, "units", 16)
@@ -133,6 +134,7 @@ class CrossModalAttention(layers.Layer):
         key_dim: Width of each head's queries and keys.
     """
 
+    @check_types
     def __init__(self, num_heads: int = 2, key_dim: int = 16, **kwargs) -> None:
         super().__init__(**kwargs)
         check_positive_int(num_heads, "num_heads", 2)
@@ -188,6 +190,7 @@ class ModalityDropout(layers.Layer):
         seed: Seed of the layer's random draws.
     """
 
+    @check_types
     def __init__(self, rate: float = 0.25, seed: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.rate = check_number(rate, "rate", 0.25, low=0, high=1, high_open=True)

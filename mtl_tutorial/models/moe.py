@@ -18,7 +18,7 @@ from mtl_tutorial.models.experts import (
     input_width,
     run_experts,
 )
-from mtl_tutorial.validation import check_positive_int
+from mtl_tutorial.validation import check_positive_int, check_types
 
 
 @keras.saving.register_keras_serializable(package="mtl_tutorial")
@@ -52,6 +52,7 @@ class MixtureOfExperts(layers.Layer):
             input is not a single tensor ``(batch, d)``.
     """
 
+    @check_types
     def __init__(
         self,
         num_experts: int,

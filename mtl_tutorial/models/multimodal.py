@@ -34,7 +34,7 @@ from mtl_tutorial.models.fusion import (
     TensorFusion,
 )
 from mtl_tutorial.tasks import Task, check_tasks
-from mtl_tutorial.validation import check_number, check_positive_int
+from mtl_tutorial.validation import check_number, check_positive_int, check_types
 
 #: The fusion strategies :func:`build_fusion_model` knows, from earliest to latest.
 FUSIONS: tuple[str, ...] = (
@@ -47,6 +47,7 @@ FUSIONS: tuple[str, ...] = (
 )
 
 
+@check_types
 def modality_encoder(shape: Sequence[int], units: int, name: str) -> keras.Model:
     """A small encoder for one modality: flatten, then ``Dense(units, relu)`` twice."""
     check_positive_int(units, "units", 32)
@@ -73,6 +74,7 @@ def _heads(features, tasks: Sequence[Task], tower_units: int, suffix: str = "") 
     return outputs
 
 
+@check_types
 def build_fusion_model(
     input_shapes: Mapping[str, Sequence[int]],
     tasks: Sequence[Task],

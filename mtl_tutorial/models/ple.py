@@ -21,7 +21,7 @@ from mtl_tutorial.models.experts import (
     input_width,
     run_experts,
 )
-from mtl_tutorial.validation import check_positive_int
+from mtl_tutorial.validation import check_positive_int, check_types
 
 
 @keras.saving.register_keras_serializable(package="mtl_tutorial")
@@ -60,6 +60,7 @@ class CustomizedGateControl(layers.Layer):
             ``(batch, d)`` nor a list of ``num_tasks + 1`` of them.
     """
 
+    @check_types
     def __init__(
         self,
         num_tasks: int,

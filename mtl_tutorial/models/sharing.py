@@ -12,9 +12,10 @@ import keras
 from keras import layers
 
 from mtl_tutorial.tasks import Task, check_tasks
-from mtl_tutorial.validation import check_positive_int, is_positive_int
+from mtl_tutorial.validation import check_positive_int, check_types, is_positive_int
 
 
+@check_types
 def build_shared_trunk(
     input_dim: int,
     tasks: Sequence[Task],

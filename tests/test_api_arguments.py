@@ -1,0 +1,258 @@
+"""Every public function and class of ``mtl_tutorial`` refuses a bad argument with a useful message.
+
+The test walks the public API (each module's ``__all__``, or its public names). For every parameter it
+passes a value of the wrong kind, chosen from the parameter's annotation (a string for a number, a number
+for a string or a sequence, a non-task for tasks, ...), with every other argument valid (``VALID``), and
+requires a ``ValueError`` or ``TypeError`` whose message names the argument, shows the value, and says what
+was expected ("must", "expected" or "e.g."). ``test_the_walk_covers_the_public_api`` fails when a public
+callable has no entry in ``VALID`` or ``NOT_WALKED``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+import mtl_tutorial as mtl
+
+MODULES = [
+    mtl.data,
+    mtl.models,
+    mtl.training,
+    mtl.rules,
+    mtl.metrics,
+    mtl.experiments,
+    mtl.plots,
+]
+TASKS = (
+    mtl.Task("kind", "classification", num_classes=3),
+    mtl.Task("size", "regression", unit="cm"),
+)
+SHAPES = {"image": (4, 4, 1), "audio": (5,)}
+
+
+def _public(module):
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [
+            n
+            for n, o in vars(module).items()
+            if not n.startswith("_")
+            and getattr(o, "__module__", None) == module.__name__
+        ]
+    return {
+        f"{module.__name__.split('.')[-1]}.{n}": getattr(module, n)
+        for n in names
+        if callable(getattr(module, n))
+    }
+
+
+PUBLIC = {name: obj for module in MODULES for name, obj in _public(module).items()}
+
+
+def _results():
+    return pd.DataFrame(
+        [
+            {"seed": s, "model": m, "task": t.name, "value": v + 0.01 * s}
+            for s in range(3)
+            for m, v in (("a", 0.5), ("b", 0.6))
+            for t in TASKS
+        ]
+    )
+
+
+def _network():
+    return mtl.models.build_shared_bottom(3, TASKS, 4, 2)
+
+
+def _compiled():
+    return mtl.training.compile_for_tasks(_network(), TASKS)
+
+
+def _evaluate_tasks_arguments():
+    data = mtl.data.make_correlated_tasks(100, input_dim=3)
+    network = mtl.models.build_shared_bottom(3, data.tasks, 4, 2)
+    return (mtl.training.compile_for_tasks(network, data.tasks), data), {}
+
+
+# Valid arguments for each public callable: (positional, keyword) factories. Parameters not listed take
+# their defaults; those are walked too.
+VALID = {
+    "data.load_penguins": lambda: ((), {}),
+    "data.load_multimodal_digits": lambda: ((), {}),
+    "data.make_correlated_tasks": lambda: ((200,), {"input_dim": 5}),
+    "data.make_two_views": lambda: ((200,), {}),
+    "data.task_weights": lambda: ((0.5,), {"input_dim": 5}),
+    "data.stratified_split": lambda: (
+        (50,),
+        {"labels": None, "val_fraction": 0.2, "test_fraction": 0.2, "seed": 0},
+    ),
+    "data.label_correlation": lambda: (
+        (mtl.data.make_correlated_tasks(100, input_dim=4),),
+        {},
+    ),
+    "models.build_shared_trunk": lambda: ((3, TASKS), {}),
+    "models.build_shared_bottom": lambda: ((3, TASKS), {}),
+    "models.build_cross_stitch": lambda: ((3, TASKS), {}),
+    "models.build_mixture_of_experts": lambda: ((3, TASKS), {}),
+    "models.build_ple": lambda: ((3, TASKS), {}),
+    "models.build_fusion_model": lambda: ((SHAPES, TASKS), {}),
+    "models.build_capstone": lambda: ((SHAPES, TASKS), {}),
+    "models.build_seed_model": lambda: ((SHAPES, TASKS[1], TASKS[0]), {}),
+    "models.modality_encoder": lambda: (((5,), 4, "enc"), {}),
+    "models.MixtureOfExperts": lambda: ((3, 4), {}),
+    "models.CustomizedGateControl": lambda: ((2, 2, 1, 4), {}),
+    "models.CrossStitch": lambda: ((), {}),
+    "models.GatedMultimodalUnit": lambda: ((4,), {}),
+    "models.CrossModalAttention": lambda: ((), {}),
+    "models.ModalityDropout": lambda: ((), {}),
+    "models.DualEncoder": lambda: (
+        (
+            mtl.models.modality_encoder((5,), 4, "a_enc"),
+            mtl.models.modality_encoder((5,), 4, "b_enc"),
+        ),
+        {},
+    ),
+    "training.compile_for_tasks": lambda: ((_network(), TASKS), {}),
+    "training.MultiTaskModel": lambda: ((_network(), TASKS), {}),
+    "training.to_dataset": lambda: (
+        (mtl.data.make_correlated_tasks(100, input_dim=4).train,),
+        {},
+    ),
+    "training.Restart": lambda: ((_compiled(),), {}),
+    "training.set_seed": lambda: ((0,), {}),
+    "rules.Static": lambda: (({"kind": 1.0, "size": 2.0},), {}),
+    "rules.DWA": lambda: ((), {}),
+    "rules.GradNorm": lambda: ((), {}),
+    "rules.PCGrad": lambda: ((), {}),
+    "metrics.task_metric": lambda: ((TASKS[1], np.zeros((4, 1)), np.ones((4, 1))), {}),
+    "metrics.delta_m": lambda: (
+        ({"kind": 0.5, "size": 1.0}, {"kind": 0.4, "size": 2.0}, TASKS),
+        {},
+    ),
+    "metrics.recall_at_k": lambda: ((np.eye(4), np.eye(4)), {}),
+    "metrics.evaluate_tasks": lambda: _evaluate_tasks_arguments(),
+    "metrics.pareto_front": lambda: ((np.eye(3), (True, False, True)), {}),
+    "experiments.compare_over_seeds": lambda: (
+        (lambda seed: {"a": {"kind": 0.5 + seed}}, (0, 1)),
+        {},
+    ),
+    "experiments.results_table": lambda: (({0: {"a": {"kind": 0.5}}},), {}),
+    "experiments.summarise": lambda: ((_results(),), {}),
+    "experiments.paired_difference": lambda: ((_results(), TASKS[0], "b", "a"), {}),
+    "experiments.delta_m_by_seed": lambda: ((_results(), TASKS, "b", "a"), {}),
+    "experiments.verdict": lambda: (([0.1, 0.2, 0.15],), {}),
+    "plots.plot_paired_seeds": lambda: ((_results(), TASKS), {}),
+    "plots.plot_tradeoff": lambda: ((_results(), TASKS), {}),
+    "plots.plot_against": lambda: ((_results(), "seed"), {}),
+    "plots.figure_problems": lambda: ((plt.figure(figsize=(3, 2)),), {}),
+    "plots.task_curve": lambda: (({"kind_loss": [1.0, 0.5]}, "kind"), {}),
+    "plots.plot_task_curves": lambda: (
+        ({"a": {"kind_loss": [1.0, 0.5]}}, TASKS[:1]),
+        {},
+    ),
+    "plots.plot_gate_weights": lambda: (
+        ({"p": np.full((2, 3), 1 / 3)}, ["kind", "size"]),
+        {},
+    ),
+}
+# Public callables without arguments to get wrong, or whose arguments are Keras's own or tensors.
+NOT_WALKED = {
+    "data.MultiTaskData": "a dataclass the loaders fill; readers do not build one by hand",
+    "data.Split": "a dataclass the loaders fill",
+    "models.ModalityPresence": "no arguments of its own (Keras layer options only)",
+    "models.PresentAverage": "no arguments of its own",
+    "models.TensorFusion": "no arguments of its own",
+    "models.symmetric_info_nce": "takes tensors inside a training step",
+    "rules.Equal": "no arguments",
+    "rules.Uncertainty": "no arguments",
+    "rules.Rule": "the base class",
+    "plots.use_book_style": "no arguments",
+}
+
+
+def _bad_value(annotation: str):
+    """A value of the wrong kind for a parameter annotated ``annotation``, or None to skip it."""
+    a = annotation.replace(" ", "")
+    if a in ("", "inspect._empty") or "Axes" in a:
+        return None
+    if "ndarray" in a:
+        return "three"
+    if "Callable" in a:
+        return 3
+    if a.startswith("bool"):
+        return "yes"
+    if "Task" in a and "Sequence" in a:
+        return ["not a task"]
+    if a.startswith("Task"):
+        return "not a task"
+    if a.startswith(("Sequence", "tuple", "Mapping", "dict")) or "Mapping" in a:
+        return 3
+    if a.startswith(("int", "float")):
+        return "three"
+    if a.startswith("str"):
+        return 3
+    if a.startswith("History") or a.startswith("Mapping[str,History"):
+        return 3
+    if any(
+        k in a for k in ("keras.Model", "DataFrame", "MultiTaskData", "Split", "Figure")
+    ):
+        return "not it"
+    return None
+
+
+def _cases():
+    for name in VALID:
+        obj = PUBLIC[name]
+        signature = inspect.signature(obj)
+        for parameter in signature.parameters.values():
+            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                continue
+            bad = _bad_value(str(parameter.annotation))
+            if bad is not None:
+                yield pytest.param(
+                    name, parameter.name, bad, id=f"{name}({parameter.name}={bad!r})"
+                )
+
+
+@pytest.mark.parametrize("name, argument, bad", list(_cases()))
+def test_a_bad_argument_is_refused_with_a_useful_message(name, argument, bad):
+    obj = PUBLIC[name]
+    args, kwargs = VALID[name]()
+    bound = inspect.signature(obj).bind_partial(*args, **kwargs)
+    bound.arguments[argument] = bad
+    with pytest.raises((ValueError, TypeError)) as raised:
+        obj(*bound.args, **bound.kwargs)
+    message = str(raised.value)
+    assert argument in message, f"the message does not name {argument!r}: {message}"
+    assert repr(bad) in message or str(bad) in message, (
+        f"the message does not show {bad!r}: {message}"
+    )
+    assert re.search(r"must|expected|e\.g\.", message), (
+        f"the message says nothing expected: {message}"
+    )
+
+
+def test_valid_arguments_are_valid():
+    for name, valid in VALID.items():
+        args, kwargs = valid()
+        PUBLIC[name](*args, **kwargs)
+    plt.close("all")
+
+
+def test_the_walk_covers_the_public_api():
+    assert set(PUBLIC) == set(VALID) | set(NOT_WALKED), (
+        f"not walked: {sorted(set(PUBLIC) - set(VALID) - set(NOT_WALKED))}; "
+        f"gone: {sorted((set(VALID) | set(NOT_WALKED)) - set(PUBLIC))}"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
