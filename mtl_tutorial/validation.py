@@ -204,9 +204,11 @@ def _is_array(value: object) -> bool:
 def check_types(function):
     """Decorate ``function`` so that an argument of the wrong kind raises :class:`ArgumentTypeError`.
 
-    Reads each parameter's annotation (``int``, ``float``, ``bool``, ``str``, ``Task``, ``Sequence[...]`` of
-    those, ``Mapping``, ``pd.DataFrame``, ``keras.Model``, the data containers, and unions of them with
-    ``None``); parameters with other annotations are not checked. Ranges and choices stay the function's
+    Reads each parameter's annotation as written (``int``, ``float``, ``bool``, ``str``, ``Task``,
+    ``Sequence[...]`` of those, ``Mapping``, ``np.ndarray``, ``Callable``, ``pd.DataFrame``, ``keras.Model``,
+    ``Figure``, ``History``, the data containers, and unions of them with ``None``); parameters with other
+    annotations are not checked. The module must use ``from __future__ import annotations``, or the
+    decorator refuses the function with a ``TypeError`` at import. Ranges and choices stay the function's
     own business. The message says what was expected, with an example (the default where there is one),
     and what was given: ``seed must be an integer, e.g. 0; got seed='three'.``
     """
