@@ -14,7 +14,7 @@ import pandas as pd
 
 from mtl_tutorial.metrics import delta_m
 from mtl_tutorial.tasks import Task, check_tasks
-from mtl_tutorial.validation import check_types
+from mtl_tutorial.validation import check_positive_int, check_types
 
 Scores = Mapping[str, Mapping[str, float]]
 COLUMNS: tuple[str, ...] = ("seed", "model", "task", "value")
@@ -57,6 +57,7 @@ def summarise(results: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     results reads ``"not run"``.
     """
     _check_results(results)
+    check_positive_int(digits, "digits", 3)
     stats = results.groupby(["task", "model"], sort=False)["value"].agg(["mean", "std"])
     cells = (
         stats["mean"].map(f"{{:.{digits}g}}".format)

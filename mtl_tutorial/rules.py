@@ -336,11 +336,7 @@ class PCGrad(Rule):
     @check_types
     def __init__(self, seed: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(
-                f"seed must be an integer >= 0, e.g. 0; got seed={seed!r}."
-            )
-        self.seed = seed
+        self.seed = int(seed)  # check_types has refused non-integers and negatives
 
     @staticmethod
     def project(gradients, order):

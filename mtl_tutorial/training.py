@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from mtl_tutorial.data.splits import Split
 from mtl_tutorial.tasks import Task, check_keys, check_tasks, task_names
-from mtl_tutorial.validation import check_positive_int, check_types
+from mtl_tutorial.validation import check_number, check_positive_int, check_types
 
 
 @check_types
@@ -30,9 +30,9 @@ def set_seed(seed: int, *, deterministic: bool = True) -> None:
     run on the same machine and versions. Code that takes its own ``seed=`` argument (the data loaders)
     does not depend on this global state.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer; got seed={seed!r}.")
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(
+        int(seed)
+    )  # check_types has refused non-integers and negatives
     if deterministic:
         tf.config.experimental.enable_op_determinism()
 
@@ -73,6 +73,7 @@ def compile_for_tasks(
             f"The model's outputs {sorted(model.output_names)} must be named after the tasks {sorted(names)}."
         )
     check_positive_int(steps_per_execution, "steps_per_execution", 10)
+    check_number(learning_rate, "learning_rate", 1e-3, low=0, low_open=True)
     replicas = model.distribute_strategy.num_replicas_in_sync
     if steps_per_execution > 1 and replicas > 1:
         # Keras 3 fails inside fit with "You must feed a value for placeholder tensor" here

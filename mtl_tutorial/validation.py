@@ -11,8 +11,12 @@ import numpy as np
 
 
 def is_positive_int(value: object) -> bool:
-    """Whether ``value`` is an ``int`` (not a ``bool``) of at least 1."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    """Whether ``value`` is an integer (Python's or NumPy's, not a ``bool``) of at least 1."""
+    return (
+        isinstance(value, numbers.Integral)
+        and not isinstance(value, bool)
+        and value >= 1
+    )
 
 
 def check_positive_int(value: object, argument: str, example: int) -> None:
@@ -208,9 +212,12 @@ def check_types(function):
     ``Sequence[...]`` of those, ``Mapping``, ``np.ndarray``, ``Callable``, ``pd.DataFrame``, ``keras.Model``,
     ``Figure``, ``History``, the data containers, and unions of them with ``None``); parameters with other
     annotations are not checked. The module must use ``from __future__ import annotations``, or the
-    decorator refuses the function with a ``TypeError`` at import. Ranges and choices stay the function's
-    own business. The message says what was expected, with an example (the default where there is one),
-    and what was given: ``seed must be an integer, e.g. 0; got seed='three'.``
+    decorator refuses the function with a ``TypeError`` at import. The message says what was expected,
+    with an example (the default where there is one), and what was given: ``seed must be an integer,
+    e.g. 0; got seed='three'.``
+
+    Ranges and choices stay the function's own business, with one convention checked here: an integer
+    parameter called ``seed`` must not be negative (a ``ValueError``), as NumPy and scikit-learn require.
     """
     signature = inspect.signature(function)
     plan = {}
@@ -242,7 +249,13 @@ def check_types(function):
             kinds, optional, default = plan[name]
             if value is None and optional:
                 continue
-            if not any(_fits(kind, value) for kind in kinds):
+            fits = any(_fits(kind, value) for kind in kinds)
+            if fits and name == "seed" and kinds == ["int"] and value < 0:
+                raise ValueError(
+                    f"seed must be a non-negative integer (as NumPy and scikit-learn require), e.g. "
+                    f"{default if isinstance(default, int) else 0}; got seed={value!r}."
+                )
+            if not fits:
                 wanted = " or ".join(_WANTED[k] for k in kinds)
                 example = (
                     repr(default)

@@ -238,6 +238,50 @@ def test_a_bad_argument_is_refused_with_a_useful_message(name, argument, bad):
     )
 
 
+# Number parameters for which a negative value is meaningful, with the reason.
+NEGATIVE_ALLOWED = {
+    ("data.make_correlated_tasks", "correlation"): "a cosine, in [-1, 1]",
+    ("data.task_weights", "correlation"): "a cosine, in [-1, 1]",
+}
+
+
+def _negative_cases():
+    for name in VALID:
+        for parameter in inspect.signature(PUBLIC[name]).parameters.values():
+            annotation = str(parameter.annotation).replace(" ", "")
+            if annotation.split("|")[0] not in ("int", "float"):
+                continue
+            if (name, parameter.name) in NEGATIVE_ALLOWED:
+                continue
+            bad = -1 if annotation.startswith("int") else -1.0
+            yield pytest.param(
+                name, parameter.name, bad, id=f"{name}({parameter.name}={bad!r})"
+            )
+
+
+@pytest.mark.parametrize("name, argument, bad", list(_negative_cases()))
+def test_a_negative_number_is_refused_where_it_means_nothing(name, argument, bad):
+    """Sizes, rates, fractions, noise levels, step sizes and seeds: -1 is out of range for all of them."""
+    obj = PUBLIC[name]
+    args, kwargs = VALID[name]()
+    bound = inspect.signature(obj).bind_partial(*args, **kwargs)
+    bound.arguments[argument] = bad
+    with pytest.raises(ValueError) as raised:
+        obj(*bound.args, **bound.kwargs)
+    message = str(raised.value)
+    assert argument in message, f"the message does not name {argument!r}: {message}"
+    assert str(bad) in message, f"the message does not show {bad!r}: {message}"
+    assert re.search(r"must|expected|e\.g\.", message), message
+
+
+def test_negative_numbers_are_allowed_where_they_mean_something():
+    for name, argument in NEGATIVE_ALLOWED:
+        args, kwargs = VALID[name]()
+        bound = inspect.signature(PUBLIC[name]).bind_partial(*args, **kwargs)
+        bound.arguments[argument] = -0.5
+        PUBLIC[name](*bound.args, **bound.kwargs)
+
+
 def test_valid_arguments_are_valid():
     for name, valid in VALID.items():
         args, kwargs = valid()

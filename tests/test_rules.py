@@ -260,7 +260,7 @@ def test_rules_and_model_refuse_bad_arguments(correlated):
         ValueError, match="seed must be an integer, e.g. 0; got seed=1.5"
     ):
         rules.PCGrad(seed=1.5)
-    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         rules.PCGrad(seed=-1)
     with pytest.raises(ValueError, match=r"weights\['a'\] must be a positive number"):
         rules.Static({"a": -1.0})

@@ -140,3 +140,23 @@ def test_check_types_keeps_the_signature_for_keras():
     assert list(inspect.signature(_example).parameters)[:2] == ["n", "rate"]
     assert inspect.getfullargspec(_example).args[:2] == ["n", "rate"]
     assert _example.__name__ == "_example"
+
+
+@check_types
+def _seeded(seed: int = 7, other: int = 0) -> int:
+    return seed
+
+
+def test_a_seed_must_not_be_negative_and_other_integers_are_left_to_the_function():
+    assert _seeded(np.int64(3)) == 3
+    _seeded(other=-1)  # only the parameter called seed has the convention
+    with pytest.raises(
+        ValueError,
+        match=r"seed must be a non-negative integer .*e\.g\. 7; got seed=-1\.",
+    ):
+        _seeded(-1)
+
+
+def test_check_positive_int_accepts_numpy_integers():
+    check_positive_int(np.int64(3), "n", 3)
+    check_positive_int(np.uint8(1), "n", 3)

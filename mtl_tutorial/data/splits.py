@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from mtl_tutorial.tasks import Task, check_keys, check_tasks
-from mtl_tutorial.validation import check_number, check_types
+from mtl_tutorial.validation import check_number, check_positive_int, check_types
 
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 
@@ -307,6 +307,7 @@ def stratified_split(
     Returns:
         ``{"train": idx, "val": idx, "test": idx}``, sorted index arrays that partition ``range(n)``.
     """
+    check_positive_int(n, "n", 100)
     for argument, value in (
         ("val_fraction", val_fraction),
         ("test_fraction", test_fraction),
