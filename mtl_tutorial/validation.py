@@ -77,85 +77,57 @@ class ArgumentTypeError(TypeError, ValueError):
     book's examples) catching ``ValueError`` for a bad argument catch it as well."""
 
 
-# Examples shown in messages when a parameter has no default, as code.
-_EXAMPLES = {
-    "int": "1",
-    "float": "0.5",
-    "bool": "True",
-    "str": "'name'",
-    "Task": "mtl.Task('y', 'regression')",
-    "Sequence[Task]": "[mtl.Task('y', 'regression')]",
-    "Sequence[int]": "(0, 1, 2)",
-    "Sequence[float]": "(1.0, 2.0)",
-    "Sequence[str]": "('a', 'b')",
-    "Mapping": "{'y': 1.0}",
-    "pd.DataFrame": "the table of mtl.experiments.results_table",
-    "keras.Model": "a model from mtl.models",
-    "MultiTaskData": "a data set from mtl.data",
-    "Split": "data.train",
-    "array": "np.arange(4)",
-    "Sequence[bool]": "(True, False)",
-    "Figure": "plt.figure()",
-    "callable": None,
-    "History": "the History that model.fit returns",
+# What each checkable kind reads as in a message, and an example shown when the parameter has no default.
+_DESCRIPTIONS = {
+    "int": ("an integer", "1"),
+    "float": ("a number", "0.5"),
+    "bool": ("True or False", "True"),
+    "str": ("a string", "'name'"),
+    "Task": ("an mtl_tutorial.Task", "mtl.Task('y', 'regression')"),
+    "Mapping": ("a dict", "{'y': 1.0}"),
+    "array": ("an array", "np.arange(4)"),
+    "callable": ("a function (something callable)", None),
+    "pd.DataFrame": (
+        "a pandas DataFrame",
+        "the table of mtl.experiments.results_table",
+    ),
+    "keras.Model": ("a keras.Model", "a model from mtl.models"),
+    "MultiTaskData": ("an mtl_tutorial.data.MultiTaskData", "a data set from mtl.data"),
+    "Split": ("an mtl_tutorial.data.Split", "data.train"),
+    "Figure": ("a matplotlib Figure", "plt.figure()"),
+    "History": (
+        "a keras History or a dict of lists",
+        "the History that model.fit returns",
+    ),
+    "Sequence[Task]": (
+        "a sequence of mtl_tutorial.Task",
+        "[mtl.Task('y', 'regression')]",
+    ),
+    "Sequence[int]": ("a sequence of integers", "(0, 1, 2)"),
+    "Sequence[float]": ("a sequence of numbers", "(1.0, 2.0)"),
+    "Sequence[str]": ("a sequence of strings", "('a', 'b')"),
+    "Sequence[bool]": ("a sequence of True/False", "(True, False)"),
 }
-_WANTED = {
-    "int": "an integer",
-    "float": "a number",
-    "bool": "True or False",
-    "str": "a string",
-    "Task": "an mtl_tutorial.Task",
-    "Sequence[Task]": "a sequence of mtl_tutorial.Task",
-    "Sequence[int]": "a sequence of integers",
-    "Sequence[float]": "a sequence of numbers",
-    "Sequence[str]": "a sequence of strings",
-    "Mapping": "a dict",
-    "pd.DataFrame": "a pandas DataFrame",
-    "keras.Model": "a keras.Model",
-    "MultiTaskData": "an mtl_tutorial.data.MultiTaskData",
-    "Split": "an mtl_tutorial.data.Split",
-    "array": "an array",
-    "Sequence[bool]": "a sequence of True/False",
-    "Figure": "a matplotlib Figure",
-    "callable": "a function (something callable)",
-    "History": "a keras History or a dict of lists",
-}
+# How annotations are spelled in the package, for kinds spelled more than one way.
+_SPELLINGS = {"np.ndarray": "array", "ArrayLike": "array", "dict": "Mapping"}
 
 
 def _kind(annotation: str) -> str | None:
     """The checkable kind of one member of an annotation, e.g. ``"Sequence[Task]"``, or None."""
     a = annotation.strip().replace("typing.", "")
-    if a in (
-        "int",
-        "float",
-        "bool",
-        "str",
-        "Task",
-        "pd.DataFrame",
-        "keras.Model",
-        "MultiTaskData",
-        "Split",
-        "Figure",
-        "History",
-    ):
-        return a
-    if a in ("np.ndarray", "ArrayLike"):
-        return "array"
-    if a.startswith("Callable"):
-        return "callable"
     if a.startswith(("Sequence[", "tuple[")) and a.endswith("]"):
-        inner = a[a.index("[") + 1 : -1].split(",")[0].strip()
-        return (
-            f"Sequence[{inner}]"
-            if inner in ("Task", "int", "float", "str", "bool")
-            else None
-        )
-    if a.startswith(("Mapping[", "dict[")) or a in ("Mapping", "dict"):
-        return "Mapping"
-    return None
+        a = f"Sequence[{a[a.index('[') + 1 : -1].split(',')[0].strip()}]"
+    elif a.startswith(("Mapping[", "dict[")):
+        a = "Mapping"
+    elif a.startswith("Callable"):
+        a = "callable"
+    a = _SPELLINGS.get(a, a)
+    return a if a in _DESCRIPTIONS else None
 
 
-def _fits(kind: str, value: object) -> bool:
+@functools.cache
+def _predicates() -> dict:
+    """Whether a value is of each kind that is not a sequence (imported late: the package imports us)."""
     import keras
     import pandas as pd
     from matplotlib.figure import Figure
@@ -163,35 +135,48 @@ def _fits(kind: str, value: object) -> bool:
     from mtl_tutorial.data.splits import MultiTaskData, Split
     from mtl_tutorial.tasks import Task
 
-    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    checks = {
-        "int": lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool),
-        "float": lambda v: number,
+    def integer(v):
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+    def number(v):
+        return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+    def sequence(v):
+        # Arrays and pandas Series and Index count as sequences: chapters pass columns of tables.
+        return isinstance(
+            v, (Sequence, np.ndarray, pd.Series, pd.Index)
+        ) and not isinstance(v, (str, bytes))
+
+    return {
+        "int": integer,
+        "float": number,
         "bool": lambda v: isinstance(v, (bool, np.bool_)),
         "str": lambda v: isinstance(v, str),
         "Task": lambda v: isinstance(v, Task),
+        # A pandas Series is dict-like (keys, items, []), and the package passes them as mappings.
+        "Mapping": lambda v: isinstance(v, (Mapping, pd.Series)),
+        "array": _is_array,
+        "callable": callable,
         "pd.DataFrame": lambda v: isinstance(v, pd.DataFrame),
         "keras.Model": lambda v: isinstance(v, keras.Model),
         "MultiTaskData": lambda v: isinstance(v, MultiTaskData),
         "Split": lambda v: isinstance(v, Split),
-        # A pandas Series is dict-like (keys, items, []), and the package passes them as mappings.
-        "Mapping": lambda v: isinstance(v, (Mapping, pd.Series)),
-        "array": _is_array,
         "Figure": lambda v: isinstance(v, Figure),
-        "callable": callable,
         "History": lambda v: isinstance(v, (keras.callbacks.History, Mapping)),
+        "sequence": sequence,
     }
-    if kind in checks:
-        return checks[kind](value)
+
+
+def _fits(kind: str, value: object) -> bool:
+    predicates = _predicates()
+    if not kind.startswith("Sequence["):
+        return predicates[kind](value)
     inner = kind[len("Sequence[") : -1]
-    # Arrays and pandas Series and Index count as sequences: chapters pass columns of tables.
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(
-        value, (Sequence, np.ndarray, pd.Series, pd.Index)
-    ):
-        return inner == "Task" and isinstance(
-            value, Task
-        )  # one task stands for a sequence of one
-    return all(_fits(inner, item) for item in value)
+    if inner == "Task" and predicates["Task"](value):
+        return True  # one task stands for a sequence of one
+    return predicates["sequence"](value) and all(
+        predicates[inner](item) for item in value
+    )
 
 
 def _is_array(value: object) -> bool:
@@ -256,11 +241,11 @@ def check_types(function):
                     f"{default if isinstance(default, int) else 0}; got seed={value!r}."
                 )
             if not fits:
-                wanted = " or ".join(_WANTED[k] for k in kinds)
+                wanted = " or ".join(_DESCRIPTIONS[k][0] for k in kinds)
                 example = (
                     repr(default)
                     if default not in (inspect.Parameter.empty, None)
-                    else _EXAMPLES[kinds[0]]
+                    else _DESCRIPTIONS[kinds[0]][1]
                 )
                 hint = f", e.g. {example}" if example is not None else ""
                 raise ArgumentTypeError(
