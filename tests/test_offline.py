@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from tools.sync_install_cell import notebooks
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = sorted((ROOT / "mtl_tutorial").rglob("*.py"))
-NOTEBOOKS = sorted(
-    p for p in (ROOT / "book").rglob("*.ipynb") if "downloads" not in p.parts
-) + sorted((ROOT / "assignments").glob("*.ipynb"))
+NOTEBOOKS = notebooks(ROOT / "book") + notebooks(ROOT / "assignments")
 
 
 @pytest.mark.skipif(
