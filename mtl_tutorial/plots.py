@@ -25,6 +25,7 @@ from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from mtl_tutorial.experiments import select_split
 from mtl_tutorial.metrics import pareto_front
 from mtl_tutorial.tasks import Task, check_tasks
 from mtl_tutorial.validation import check_types
@@ -212,24 +213,25 @@ def plot_task_curves(
 
 @check_types
 def plot_paired_seeds(
-    results: pd.DataFrame, tasks: Sequence[Task], *, models: Sequence[str] | None = None
+    results: pd.DataFrame,
+    tasks: Sequence[Task],
+    *,
+    split: str,
+    models: Sequence[str] | None = None,
 ) -> Figure:
-    """Each seed's test metric for each model, with lines pairing runs of the same seed.
+    """Each seed's metric for each model on one split, with lines pairing runs of the same seed.
 
     Args:
-        results: Long table with columns ``seed``, ``model``, ``task``, ``value``.
+        results: Long table with columns ``seed``, ``model``, ``task``, ``split``, ``value``.
         tasks: One panel per task; the axis label says whether higher or lower is better.
+        split: The split whose scores are drawn (``"val"`` or ``"test"``), named in the axis label.
         models: Order of the models on the x axis; default their order of appearance.
 
     Returns:
         The figure. Means are drawn as black bars.
     """
     tasks = check_tasks(tasks)
-    missing = {"seed", "model", "task", "value"} - set(results.columns)
-    if missing:
-        raise ValueError(
-            f"results lacks columns {sorted(missing)}; it has {list(results.columns)}."
-        )
+    results = select_split(results, split)
     models = list(dict.fromkeys(results["model"])) if models is None else list(models)
     fig, axes = plt.subplots(
         1, len(tasks), figsize=(_row_width(len(tasks), 3.4), 3.2), squeeze=False
@@ -262,7 +264,9 @@ def plot_paired_seeds(
             xlabel="model",
         )
         ax.set_xticklabels(models)
-        ax.set_ylabel(f"{_metric_label(task, task.metric)} ({better} is better)")
+        ax.set_ylabel(
+            f"{split} {_metric_label(task, task.metric)} ({better} is better)"
+        )
         ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     return fig
@@ -282,13 +286,14 @@ def _metric_label(task: Task, metric: str) -> str:
 
 @check_types
 def plot_tradeoff(
-    results: pd.DataFrame, tasks: Sequence[Task], *, label: str = ""
+    results: pd.DataFrame, tasks: Sequence[Task], *, split: str, label: str = ""
 ) -> Figure:
-    """Mean test metrics of several models on two tasks, with the Pareto front joined up.
+    """Mean metrics of several models on two tasks on one split, with the Pareto front joined up.
 
     Args:
-        results: Long table with columns ``seed``, ``model``, ``task``, ``value``; each model is one
-            point, at its mean over seeds, with error bars of one standard deviation.
+        results: Long table with columns ``seed``, ``model``, ``task``, ``split``, ``value``; each model
+            is one point, at its mean over seeds, with error bars of one standard deviation.
+        split: The split whose scores are drawn (``"val"`` or ``"test"``), named in the axis labels.
         tasks: The two tasks: the first on the x axis, the second on the y axis.
         label: Text put before each model's name in the point labels, e.g. ``"w = "``.
 
@@ -298,6 +303,7 @@ def plot_tradeoff(
     tasks = check_tasks(tasks)
     if len(tasks) != 2:
         raise ValueError(f"plot_tradeoff draws two tasks; got {len(tasks)}.")
+    results = select_split(results, split)
     stats = results.groupby(["model", "task"], sort=False)["value"].agg(["mean", "std"])
     models = list(dict.fromkeys(results["model"]))
     means = np.array([[stats.loc[(m, t.name), "mean"] for t in tasks] for m in models])
@@ -331,7 +337,7 @@ def plot_tradeoff(
             fontsize=8,
         )
     labels = [
-        f"{t.name}: {_metric_label(t, t.metric)}, "
+        f"{t.name}: {split} {_metric_label(t, t.metric)}, "
         f"{'higher' if t.higher_is_better else 'lower'} is better"
         for t in tasks
     ]

@@ -58,7 +58,13 @@ PUBLIC = {name: obj for module in MODULES for name, obj in _public(module).items
 def _results():
     return pd.DataFrame(
         [
-            {"seed": s, "model": m, "task": t.name, "value": v + 0.01 * s}
+            {
+                "seed": s,
+                "model": m,
+                "task": t.name,
+                "split": "test",
+                "value": v + 0.01 * s,
+            }
             for s in range(3)
             for m, v in (("a", 0.5), ("b", 0.6))
             for t in TASKS
@@ -138,17 +144,38 @@ VALID = {
     "metrics.recall_at_k": lambda: ((np.eye(4), np.eye(4)), {}),
     "metrics.evaluate_tasks": lambda: _evaluate_tasks_arguments(),
     "metrics.pareto_front": lambda: ((np.eye(3), (True, False, True)), {}),
-    "experiments.compare_over_seeds": lambda: (
-        (lambda seed: {"a": {"kind": 0.5 + seed}}, (0, 1)),
+    "experiments.results_table": lambda: (
+        ({0: {"a": {"kind": 0.5}}},),
+        {"split": "test"},
+    ),
+    "experiments.select_split": lambda: ((_results(), "test"), {}),
+    "experiments.summarise": lambda: ((_results(),), {"split": "test"}),
+    "experiments.compare": lambda: (
+        (_results(), TASKS[0], "b", "a"),
+        {"split": "test", "decimals": 2},
+    ),
+    "experiments.compare_values": lambda: (([0.1, 0.2, 0.15],), {"decimals": 2}),
+    "experiments.delta_m_by_seed": lambda: (
+        (_results(), TASKS, "b", "a"),
+        {"split": "test"},
+    ),
+    "experiments.t_quantile": lambda: ((5,), {}),
+    "experiments.sign_test_p": lambda: ((3, 5), {}),
+    "experiments.holm": lambda: (([0.01, 0.2],), {}),
+    "experiments.baseline_scores": lambda: (
+        (mtl.data.make_correlated_tasks(100, input_dim=3), "val"),
         {},
     ),
-    "experiments.results_table": lambda: (({0: {"a": {"kind": 0.5}}},), {}),
-    "experiments.summarise": lambda: ((_results(),), {}),
-    "experiments.paired_difference": lambda: ((_results(), TASKS[0], "b", "a"), {}),
-    "experiments.delta_m_by_seed": lambda: ((_results(), TASKS, "b", "a"), {}),
-    "experiments.verdict": lambda: (([0.1, 0.2, 0.15],), {}),
-    "plots.plot_paired_seeds": lambda: ((_results(), TASKS), {}),
-    "plots.plot_tradeoff": lambda: ((_results(), TASKS), {}),
+    "experiments.train_over_seeds": lambda: (
+        (
+            {"m": lambda d: mtl.models.build_shared_bottom(3, d.tasks, 4, 2)},
+            mtl.data.make_correlated_tasks(100, input_dim=3),
+            (0,),
+        ),
+        {"epochs": 1},
+    ),
+    "plots.plot_paired_seeds": lambda: ((_results(), TASKS), {"split": "test"}),
+    "plots.plot_tradeoff": lambda: ((_results(), TASKS), {"split": "test"}),
     "plots.plot_against": lambda: ((_results(), "seed"), {}),
     "plots.figure_problems": lambda: ((plt.figure(figsize=(3, 2)),), {}),
     "plots.task_curve": lambda: (({"kind_loss": [1.0, 0.5]}, "kind"), {}),
@@ -173,6 +200,8 @@ NOT_WALKED = {
     "rules.Uncertainty": "no arguments",
     "rules.Rule": "the base class",
     "plots.use_book_style": "no arguments",
+    "experiments.Comparison": "a result that compare and compare_values build; not built by hand",
+    "experiments.ComparisonLog": "no arguments",
 }
 
 

@@ -47,19 +47,25 @@ def test_plot_task_curves_draws_one_panel_per_task_and_two_lines_per_model():
 def test_plot_paired_seeds():
     results = pd.DataFrame(
         [
-            {"seed": s, "model": m, "task": t.name, "value": v}
+            {"seed": s, "model": m, "task": t.name, "split": "val", "value": v}
             for s in range(3)
             for m, v in (("a", 1.0 + s), ("b", 2.0 + s))
             for t in (SPECIES, MASS)
         ]
     )
-    fig = mtl.plots.plot_paired_seeds(results, [SPECIES, MASS], models=["b", "a"])
+    fig = mtl.plots.plot_paired_seeds(
+        results, [SPECIES, MASS], split="val", models=["b", "a"]
+    )
     assert len(fig.axes) == 2
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["b", "a"]
     assert "higher is better" in fig.axes[0].get_ylabel()
-    assert fig.axes[1].get_ylabel() == "MAE (g) (lower is better)"
+    assert fig.axes[1].get_ylabel() == "val MAE (g) (lower is better)"
     with pytest.raises(ValueError, match=r"results lacks columns \['value'\]"):
-        mtl.plots.plot_paired_seeds(results.drop(columns="value"), [SPECIES])
+        mtl.plots.plot_paired_seeds(
+            results.drop(columns="value"), [SPECIES], split="val"
+        )
+    with pytest.raises(ValueError, match="no rows for split 'test'"):
+        mtl.plots.plot_paired_seeds(results, [SPECIES], split="test")
 
 
 def test_pareto_front_marks_non_dominated_points():
@@ -75,7 +81,7 @@ def test_pareto_front_marks_non_dominated_points():
 
 def test_plot_tradeoff_joins_the_front():
     rows = [
-        {"seed": s, "model": m, "task": t, "value": v + 0.01 * s}
+        {"seed": s, "model": m, "task": t, "split": "test", "value": v + 0.01 * s}
         for s in range(3)
         for m, acc, mae in (
             ("0.1", 0.8, 200),
@@ -85,7 +91,9 @@ def test_plot_tradeoff_joins_the_front():
         )
         for t, v in (("species", acc), ("body_mass_g", mae))
     ]
-    fig = mtl.plots.plot_tradeoff(pd.DataFrame(rows), [SPECIES, MASS], label="w = ")
+    fig = mtl.plots.plot_tradeoff(
+        pd.DataFrame(rows), [SPECIES, MASS], split="test", label="w = "
+    )
     ax = fig.axes[0]
     front_line = ax.get_lines()[-1]
     assert list(front_line.get_xdata()) == pytest.approx([0.81, 0.91, 0.96])
@@ -277,7 +285,13 @@ def test_figure_problems_finds_wide_figures_unlabelled_axes_and_small_text():
 def _helper_figures():
     results = pd.DataFrame(
         [
-            {"seed": s, "model": m, "task": t.name, "value": v + s * 0.01}
+            {
+                "seed": s,
+                "model": m,
+                "task": t.name,
+                "split": "test",
+                "value": v + s * 0.01,
+            }
             for s in range(3)
             for m, v in (("a", 0.5), ("b", 0.6))
             for t in (SPECIES, MASS)
@@ -296,8 +310,12 @@ def _helper_figures():
             {"m": history | {"x_loss": [1, 0]}},
             [SPECIES, MASS, mtl.Task("x", "regression")],
         ),
-        "paired seeds": lambda: mtl.plots.plot_paired_seeds(results, [SPECIES, MASS]),
-        "trade-off": lambda: mtl.plots.plot_tradeoff(results, [SPECIES, MASS]),
+        "paired seeds": lambda: mtl.plots.plot_paired_seeds(
+            results, [SPECIES, MASS], split="test"
+        ),
+        "trade-off": lambda: mtl.plots.plot_tradeoff(
+            results, [SPECIES, MASS], split="test"
+        ),
         "against": lambda: mtl.plots.plot_against(
             table, "p", xlabel="relatedness p", ylabel="MSE"
         ),
