@@ -784,7 +784,7 @@ class ComparisonLog:
             }
             for (label, c), p in zip(self.entries.items(), adjusted, strict=True)
         }
-        return pd.DataFrame(rows).T.rename_axis("comparison")
+        return pd.DataFrame.from_dict(rows, orient="index").rename_axis("comparison")
 
     def summary(self) -> str:
         """One sentence: how many comparisons, how many detected, how many after Holm's correction."""

@@ -230,6 +230,8 @@ def test_comparison_log_counts_and_corrects():
     assert table.loc["none", "outcome"] == "not detected"
     assert not table.loc["none", "detected after Holm"]
     assert table.loc["better", "detected after Holm"]
+    assert table["detected after Holm"].dtype == bool
+    assert (~table["detected after Holm"]).tolist() == [False, False, True]
     summary = log.summary()
     assert summary.startswith(
         "3 comparisons at the 95 % level, 2 of which detect a difference"
