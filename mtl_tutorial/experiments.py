@@ -30,6 +30,7 @@ import pandas as pd
 import tensorflow as tf
 from scipy import stats
 from sklearn.linear_model import LogisticRegression, Ridge
+from threadpoolctl import threadpool_limits
 
 from mtl_tutorial.data.splits import MultiTaskData, Split
 from mtl_tutorial.metrics import delta_m, evaluate_tasks, task_metric
@@ -264,8 +265,9 @@ def train_over_seeds(
             split = (
                 seed_data.train if train_split is None else train_split(seed_data, seed)
             )
+            fitted = _baselines(seed_data, ("val", "test"), split)
             for name in ("val", "test"):
-                scores[name][seed].update(baseline_scores(seed_data, name, train=split))
+                scores[name][seed].update(fitted[name])
     return pd.concat(
         [results_table(scores[name], split=name) for name in ("val", "test")],
         ignore_index=True,
@@ -390,30 +392,38 @@ def baseline_scores(
         ``{"constant": {task: metric}, "linear": {task: metric}}``.
     """
     _check_split_name(split)
-    train = data.train if train is None else train
-    scored = data.split(split)
-    out: dict[str, dict[str, float]] = {"constant": {}, "linear": {}}
-    for task in data.tasks:
-        own = train.labelled(task.name)
-        x_train, y_train = _flat(own.x), np.asarray(own.y[task.name]).ravel()
-        truth = data.to_original_units(
-            task.name, np.asarray(scored.y[task.name]).ravel()
-        )
-        if task.kind == "classification":
-            counts = np.bincount(y_train.astype(int), minlength=task.num_classes)
-            constant = np.tile(
-                np.eye(task.num_classes)[counts.argmax()], (len(scored), 1)
-            )
-        else:
-            constant = np.full(len(scored), y_train.mean())
-        out["constant"][task.name] = task_metric(
-            task, truth, data.to_original_units(task.name, constant)
-        )
-        model = _best_linear(task, x_train, y_train, data)
-        out["linear"][task.name] = task_metric(
-            task, truth, _linear_predictions(task, model, _flat(scored.x), data)
-        )
+    return _baselines(data, (split,), data.train if train is None else train)[split]
+
+
+def _baselines(data: MultiTaskData, splits, train: Split) -> dict:
+    """``{split: {"constant": {...}, "linear": {...}}}``, each linear model fitted once for all splits."""
+    out = {split: {"constant": {}, "linear": {}} for split in splits}
+    # One BLAS thread: the fits are small, and threads competing for two cores make them far slower.
+    with threadpool_limits(limits=1):
+        for task in data.tasks:
+            own = train.labelled(task.name)
+            x_train, y_train = _flat(own.x), np.asarray(own.y[task.name]).ravel()
+            model = _best_linear(task, x_train, y_train, data)
+            for split in splits:
+                out[split]["constant"][task.name], out[split]["linear"][task.name] = (
+                    _baseline_pair(task, model, y_train, data, data.split(split))
+                )
     return out
+
+
+def _baseline_pair(task: Task, model, y_train, data: MultiTaskData, scored: Split):
+    truth = data.to_original_units(task.name, np.asarray(scored.y[task.name]).ravel())
+    if task.kind == "classification":
+        counts = np.bincount(y_train.astype(int), minlength=task.num_classes)
+        constant = np.tile(np.eye(task.num_classes)[counts.argmax()], (len(scored), 1))
+    else:
+        constant = np.full(len(scored), y_train.mean())
+    return (
+        task_metric(task, truth, data.to_original_units(task.name, constant)),
+        task_metric(
+            task, truth, _linear_predictions(task, model, _flat(scored.x), data)
+        ),
+    )
 
 
 def _flat(x) -> np.ndarray:
