@@ -676,6 +676,10 @@ def compare(
                 "be True or False."
             )
         name, direction, scale, default_unit = task, higher_is_better, 1.0, ""
+    if model == baseline:
+        raise ValueError(
+            f"model and baseline must be two different models; got {model!r} twice."
+        )
     rows = select_split(results, split)
     rows = rows[rows["task"] == name]
     if rows.empty:

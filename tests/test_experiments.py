@@ -170,6 +170,8 @@ def test_compare_refuses_unpaired_seeds_and_a_missing_split():
         compare(results, MAE, "multi", "single", split="val")
     with pytest.raises(ValueError, match="split must be"):
         compare(results, MAE, "multi", "single", split="validation")
+    with pytest.raises(ValueError, match="two different models"):
+        compare(results, MAE, "multi", "multi", split="test")
     with pytest.raises(ValueError, match="No results for models"):
         compare(results, MAE, "multi", "nobody", split="test")
     one_seed = results[results["seed"] == 0]
