@@ -522,7 +522,7 @@ class Comparison:
 
     @property
     def half_width(self) -> float:
-        """Half the interval's width: the smallest mean difference this spread would call detected."""
+        """Half the interval's width, the smallest observed mean difference this spread calls detected."""
         return (self.high - self.low) / 2
 
     @property
