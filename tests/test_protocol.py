@@ -154,6 +154,30 @@ def test_visible_code_cells_are_short(path):
     )
 
 
+def draws_a_figure(source: str) -> bool:
+    """Whether a cell makes a figure: ``plt.subplots``/``plt.figure`` or a ``mtl.plots.plot_*`` helper."""
+    return (
+        "plt.subplots(" in source
+        or "plt.figure(" in source
+        or "mtl.plots.plot_" in source
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_every_figure_has_a_caption(path):
+    # The browser test checks the rendered page; this finds a lost caption without a build.
+    uncaptioned = [
+        n
+        for n, cell, _ in _code_cells(path)
+        if draws_a_figure(cell.source)
+        and not cell.metadata.get("mystnb", {}).get("figure", {}).get("caption")
+    ]
+    assert not uncaptioned, (
+        f"{path.name}: cells {uncaptioned} draw a figure without a caption "
+        "(cell metadata mystnb.figure.caption and name)"
+    )
+
+
 # --- The checks catch what they should ------------------------------------------------------------
 
 
@@ -176,3 +200,8 @@ def test_the_checks_find_what_they_look_for():
     assert incomplete_choices('c.choose(better="a", worse="b")\n')
     assert incomplete_choices('c.choose(better="a", worse="", none="c")\n')
     assert not incomplete_choices('c.choose(better="a", worse=f"{x}", none="c")\n')
+    assert draws_a_figure(
+        "fig = mtl.plots.plot_paired_seeds(results, tasks, split='test')"
+    )
+    assert draws_a_figure("fig, ax = plt.subplots(figsize=(6.8, 3))")
+    assert not draws_a_figure("mtl.experiments.summarise(results, split='test')")
