@@ -100,10 +100,19 @@ def incomplete_choices(source: str) -> list[str]:
     return found
 
 
+def _findings(path, check, *, skip_install_cell=False) -> dict[int, list[str]]:
+    """``{cell number: findings}`` of ``check`` over the code cells where it finds something."""
+    found = {
+        n: check(cell.source)
+        for n, cell, _ in _code_cells(path)
+        if n or not skip_install_cell
+    }
+    return {n: f for n, f in found.items() if f}
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_no_chapter_trains_over_seeds_by_hand(path):
-    found = {n: seed_loops(cell.source) for n, cell, _ in _code_cells(path)}
-    found = {n: f for n, f in found.items() if f}
+    found = _findings(path, seed_loops)
     assert not found, (
         f"{path.name}: use mtl.experiments.train_over_seeds instead of a loop of the chapter's own "
         f"(cells: {found})"
@@ -113,8 +122,7 @@ def test_no_chapter_trains_over_seeds_by_hand(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_words_come_from_comparisons_not_from_if_else(path):
     # Cell 0 is the install cell (tests/test_book.py checks it).
-    found = {n: sentence_logic(cell.source) for n, cell, _ in _code_cells(path) if n}
-    found = {n: f for n, f in found.items() if f}
+    found = _findings(path, sentence_logic, skip_install_cell=True)
     assert not found, (
         f"{path.name}: pick words with Comparison.choose(better=..., worse=..., none=...) "
         f"(cells: {found})"
@@ -123,8 +131,7 @@ def test_words_come_from_comparisons_not_from_if_else(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_every_choice_has_every_branch(path):
-    found = {n: incomplete_choices(cell.source) for n, cell, _ in _code_cells(path)}
-    found = {n: f for n, f in found.items() if f}
+    found = _findings(path, incomplete_choices)
     assert not found, f"{path.name}: {found}"
 
 
