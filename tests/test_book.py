@@ -52,11 +52,15 @@ def test_notebook_is_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
-def test_first_cell_installs_the_package_from_the_configured_repository(path):
-    first = nbformat.read(path, as_version=4).cells[0]
-    assert first.cell_type == "code"
-    assert first.source == install_cell_source(repository_url()), (
-        f"{path.name}: first cell differs from the install cell for {repository_url()}; "
+def test_chapter_opens_with_its_title_then_the_install_cell(path):
+    # A reader's first sight of a chapter is its title; the install cell is the first code cell, right after.
+    title, install = nbformat.read(path, as_version=4).cells[:2]
+    assert title.cell_type == "markdown" and title.source.startswith("# "), (
+        f"{path.name}: the first cell is not the chapter's title"
+    )
+    assert install.cell_type == "code"
+    assert install.source == install_cell_source(repository_url()), (
+        f"{path.name}: the second cell differs from the install cell for {repository_url()}; "
         "run python tools/sync_install_cell.py"
     )
 
@@ -96,9 +100,6 @@ def test_install_cell_installs_when_the_package_is_missing(monkeypatch):
 def test_chapter_follows_the_template(path):
     notebook = nbformat.read(path, as_version=4)
     markdown, code = _markdown(notebook), _code(notebook)
-    assert notebook.cells[1].cell_type == "markdown" and notebook.cells[
-        1
-    ].source.startswith("# ")
     assert "Learning goals" in markdown
     assert "mtl.set_seed(" in code
     exercises = re.findall(r"```\{exercise\}[^\n]*\n:label: (\S+)", markdown)

@@ -1,8 +1,9 @@
-"""Write the repository URL from ``_config.yml`` into the first cell of every notebook.
+"""Write the repository URL from ``_config.yml`` into the install cell of every notebook.
 
 The URL lives in one place, ``repository.url`` in ``_config.yml``. Notebooks opened on Colab cannot read that
-file, so each notebook's first cell carries a copy; this script keeps the copies in step, and
-``tests/test_book.py`` fails when they drift. Run from the repository root::
+file, so each notebook's install cell carries a copy; this script keeps the copies in step, and
+``tests/test_book.py`` fails when they drift. A chapter opens with its title (a Markdown cell starting with
+``# ``); the install cell comes right after it, as the first code cell. Run from the repository root::
 
     python tools/sync_install_cell.py
 """
@@ -55,23 +56,43 @@ def notebooks(root: Path = ROOT / "book") -> list[Path]:
 
 
 def sync(paths: list[Path], url: str) -> list[Path]:
-    """Make the first cell of each notebook the install cell for ``url``; return the notebooks changed."""
+    """Make the second cell of each notebook, after its title, the install cell for ``url``.
+
+    Returns the notebooks changed. An install cell found elsewhere (the first cell, as chapters had it before)
+    is moved behind the title.
+    """
     changed = []
     wanted = install_cell_source(url)
     for path in paths:
         notebook = nbformat.read(path, as_version=4)
-        first = notebook.cells[0] if notebook.cells else None
-        if (
-            first is not None
-            and first.cell_type == "code"
-            and 'find_spec("mtl_tutorial")' in first.source
-        ):
-            if first.source == wanted:
-                continue
-            first.source = wanted
-        else:
-            cell = nbformat.v4.new_code_cell(wanted, metadata={"tags": INSTALL_TAGS})
-            notebook.cells.insert(0, cell)
+        title = next(
+            (
+                c
+                for c in notebook.cells
+                if c.cell_type == "markdown" and c.source.startswith("# ")
+            ),
+            None,
+        )
+        if title is None:
+            raise ValueError(
+                f"{path}: no title cell (a Markdown cell starting with '# ')."
+            )
+        install = [
+            c
+            for c in notebook.cells
+            if c.cell_type == "code" and 'find_spec("mtl_tutorial")' in c.source
+        ]
+        cell = (
+            install[0]
+            if install
+            else nbformat.v4.new_code_cell(metadata={"tags": INSTALL_TAGS})
+        )
+        cell.source = wanted
+        rest = [c for c in notebook.cells if c is not title and c not in install]
+        cells = [title, cell, *rest]
+        if [c.source for c in cells] == [c.source for c in notebook.cells]:
+            continue
+        notebook.cells = cells
         nbformat.write(notebook, path)
         changed.append(path)
     return changed
