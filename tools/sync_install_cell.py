@@ -1,4 +1,4 @@
-"""Write the repository URL from ``_config.yml`` into the install cell of every notebook.
+"""Write the repository URL from ``_config.yml`` into the install cell of every notebook and the template.
 
 The URL lives in one place, ``repository.url`` in ``_config.yml``. Notebooks opened on Colab cannot read that
 file, so each notebook's install cell carries a copy; this script keeps the copies in step, and
@@ -17,6 +17,8 @@ import nbformat
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The notebook a new chapter starts from (kept outside book/, so that the book does not show it).
+TEMPLATE = ROOT / "templates" / "chapter.ipynb"
 INSTALL_TAGS = ["hide-cell"]
 
 
@@ -99,6 +101,6 @@ def sync(paths: list[Path], url: str) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for changed_path in sync(notebooks(), repository_url()):
+    for changed_path in sync([*notebooks(), TEMPLATE], repository_url()):
         print(f"updated {changed_path.relative_to(ROOT)}")
     sys.exit(0)
