@@ -5,7 +5,16 @@ Chapters use ``import mtl_tutorial as mtl`` and call helpers by qualified name, 
 effects: it seeds nothing, prints nothing and downloads nothing.
 """
 
-from mtl_tutorial import data, experiments, metrics, models, plots, rules, training
+from mtl_tutorial import (
+    data,
+    experiments,
+    metrics,
+    models,
+    multitask_model,
+    plots,
+    rules,
+    training,
+)
 from mtl_tutorial.tasks import Task
 from mtl_tutorial.training import set_seed
 
@@ -17,6 +26,7 @@ __all__ = [
     "experiments",
     "metrics",
     "models",
+    "multitask_model",
     "plots",
     "rules",
     "set_seed",

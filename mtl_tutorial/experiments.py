@@ -163,8 +163,8 @@ def train_over_seeds(
 
     Args:
         models: ``{label: builder}``. A builder takes the seed's data and returns a Keras model whose
-            outputs are named after tasks (a :class:`~mtl_tutorial.training.MultiTaskModel` brings its
-            rule). A label may instead map to a list of builders, whose scores are merged under one label:
+            outputs are named after tasks (a :class:`~mtl_tutorial.multitask_model.MultiTaskModel` brings
+            its rule). A label may instead map to a list of builders, whose scores are merged under one label:
             e.g. one single-task model per task, reported together as ``"single-task"``. Build the model
             under a distribution strategy's scope to train it with that strategy.
         data: A data set, or a function from a seed to that seed's data set (its split and draw).

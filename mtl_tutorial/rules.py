@@ -1,14 +1,16 @@
 """Rules that turn the tasks' losses into one training update.
 
-A rule is the pluggable part of :class:`~mtl_tutorial.training.MultiTaskModel`: the model computes one loss
-per task, and the rule decides what to do with them. Loss-based rules weight the losses and let TensorFlow
-differentiate the weighted sum; gradient-based rules (``uses_task_gradients = True``) receive each task's
-gradient on the shared parameters and combine them themselves. Taught in the chapters "Letting the model
-choose the weights" and "Conflicting gradients".
+A rule is the pluggable part of :class:`~mtl_tutorial.multitask_model.MultiTaskModel`: the model computes
+one loss per task, and the rule decides what to do with them. Loss-based rules weight the losses and let
+TensorFlow differentiate the weighted sum; gradient-based rules (``uses_task_gradients = True``) receive
+each task's gradient on the shared parameters and combine them themselves. Taught in the chapters "Letting
+the model choose the weights" and "Conflicting gradients".
 
 Every rule is a Keras layer, so its state (learned log-variances, current weights, first losses) is saved
 and loaded with the model. A new rule is one small subclass of :class:`Rule` that overrides
-``task_weights`` (and ``total`` or ``combine`` if weighting is not enough).
+``task_weights`` (and ``total`` or ``combine`` if weighting is not enough). The package's own rules are
+decorated with :func:`register`, which lists them in ``RULES``, the registry that the package's tests and
+benchmark walk, and registers them with Keras so that saved models load them.
 """
 
 from __future__ import annotations
@@ -22,7 +24,17 @@ from keras import ops
 
 from mtl_tutorial.validation import check_number, check_types
 
-__all__ = ["DWA", "Equal", "GradNorm", "PCGrad", "Rule", "Static", "Uncertainty"]
+__all__ = [
+    "DWA",
+    "RULES",
+    "Equal",
+    "GradNorm",
+    "PCGrad",
+    "Rule",
+    "Static",
+    "Uncertainty",
+    "register",
+]
 
 
 class Rule(keras.layers.Layer):
@@ -43,6 +55,7 @@ class Rule(keras.layers.Layer):
       ``extra_log_names()`` gives after ``setup``; ``gradients`` is ``None`` for loss-based rules.
 
     ``setup(task_names)`` is called once by the model; rules create their variables there.
+    ``example(task_names)`` builds a working instance without knowing the rule's arguments.
     """
 
     uses_task_gradients: bool = False
@@ -50,6 +63,15 @@ class Rule(keras.layers.Layer):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.task_names: tuple[str, ...] = ()
+
+    @classmethod
+    def example(cls, task_names: Sequence[str]) -> Rule:
+        """An instance for the tasks ``task_names``, for tests and benchmarks: ``cls()`` by default.
+
+        A rule whose arguments have no defaults overrides this with typical arguments.
+        """
+        del task_names
+        return cls()
 
     def setup(self, task_names: Sequence[str]) -> None:
         """Remember the tasks, in the model's order; subclasses create their variables here."""
@@ -85,12 +107,37 @@ class Rule(keras.layers.Layer):
         return self.total(losses)
 
 
-@keras.saving.register_keras_serializable(package="mtl_tutorial")
+# The package's rules by class name, in the order they are defined; filled by register.
+RULES: dict[str, type[Rule]] = {}
+
+
+@check_types
+def register(cls: type[Rule]) -> type[Rule]:
+    """Class decorator for the package's rules: list ``cls`` in ``RULES`` and register it with Keras.
+
+    Keras knows the rule as ``mtl_tutorial>ClassName``, so a saved model with it loads in safe mode. The
+    package's tests, its benchmark and the API checks enumerate ``RULES``: a new rule decorated with
+    ``register`` is covered by their generic checks with nothing else to change.
+
+    Raises:
+        ValueError: if ``cls`` is not a subclass of :class:`Rule`.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Rule)):
+        raise ValueError(
+            f"cls must be a subclass of mtl_tutorial.rules.Rule, e.g. Equal; got cls={cls!r}."
+        )
+    RULES[cls.__name__] = keras.saving.register_keras_serializable(
+        package="mtl_tutorial"
+    )(cls)
+    return cls
+
+
+@register
 class Equal(Rule):
     """The plain sum of the tasks' losses: what ``compile`` does without ``loss_weights``."""
 
 
-@keras.saving.register_keras_serializable(package="mtl_tutorial")
+@register
 class Static(Rule):
     """Fixed weights, one per task: ``sum_k w_k L_k``, like ``compile(loss_weights=...)``.
 
@@ -111,6 +158,11 @@ class Static(Rule):
             str(name): float(value) for name, value in weights.items()
         }
 
+    @classmethod
+    def example(cls, task_names: Sequence[str]) -> Static:
+        """Distinct weights ``2 / (1 + 3k)`` for the ``k``-th task: 2, 0.5, 0.29, 0.2, ..."""
+        return cls({name: 2.0 / (1 + 3 * k) for k, name in enumerate(task_names)})
+
     def setup(self, task_names: Sequence[str]) -> None:
         super().setup(task_names)
         if sorted(self.weights_by_task) != sorted(self.task_names):
@@ -129,7 +181,7 @@ class Static(Rule):
         return {**super().get_config(), "weights": self.weights_by_task}
 
 
-@keras.saving.register_keras_serializable(package="mtl_tutorial")
+@register
 class Uncertainty(Rule):
     """Uncertainty weighting (Kendall, Gal and Cipolla, 2018).
 
@@ -163,7 +215,7 @@ class Uncertainty(Rule):
         }
 
 
-@keras.saving.register_keras_serializable(package="mtl_tutorial")
+@register
 class DWA(Rule):
     """Dynamic weight average (Liu, Johns and Davison, 2019).
 
@@ -230,7 +282,7 @@ class DWA(Rule):
         return {**super().get_config(), "temperature": self.temperature}
 
 
-@keras.saving.register_keras_serializable(package="mtl_tutorial")
+@register
 class GradNorm(Rule):
     """GradNorm (Chen et al., 2018): weights that balance the tasks' gradient norms and training rates.
 
@@ -316,7 +368,7 @@ class GradNorm(Rule):
         }
 
 
-@keras.saving.register_keras_serializable(package="mtl_tutorial")
+@register
 class PCGrad(Rule):
     """Projecting conflicting gradients (Yu et al., 2020).
 

@@ -24,6 +24,7 @@ MODULES = [
     mtl.data,
     mtl.models,
     mtl.training,
+    mtl.multitask_model,
     mtl.rules,
     mtl.metrics,
     mtl.experiments,
@@ -80,6 +81,13 @@ def _compiled():
     return mtl.training.compile_for_tasks(_network(), TASKS)
 
 
+def _rule_arguments(rule: type[mtl.rules.Rule]):
+    """The arguments of the registered rule's ``example``: its config, less the base layer's entries."""
+    config = rule.example([task.name for task in TASKS]).get_config()
+    base = mtl.rules.Rule().get_config()
+    return (), {key: value for key, value in config.items() if key not in base}
+
+
 def _evaluate_tasks_arguments():
     data = mtl.data.make_correlated_tasks(100, input_dim=3)
     network = mtl.models.build_shared_bottom(3, data.tasks, 4, 2)
@@ -125,17 +133,17 @@ VALID = {
         {},
     ),
     "training.compile_for_tasks": lambda: ((_network(), TASKS), {}),
-    "training.MultiTaskModel": lambda: ((_network(), TASKS), {}),
+    "multitask_model.MultiTaskModel": lambda: ((_network(), TASKS), {}),
     "training.to_dataset": lambda: (
         (mtl.data.make_correlated_tasks(100, input_dim=4).train,),
         {},
     ),
     "training.Restart": lambda: ((_compiled(),), {}),
     "training.set_seed": lambda: ((0,), {}),
-    "rules.Static": lambda: (({"kind": 1.0, "size": 2.0},), {}),
-    "rules.DWA": lambda: ((), {}),
-    "rules.GradNorm": lambda: ((), {}),
-    "rules.PCGrad": lambda: ((), {}),
+    **{
+        f"rules.{name}": lambda rule=rule: _rule_arguments(rule)
+        for name, rule in mtl.rules.RULES.items()
+    },
     "metrics.task_metric": lambda: ((TASKS[1], np.zeros((4, 1)), np.ones((4, 1))), {}),
     "metrics.delta_m": lambda: (
         ({"kind": 0.5, "size": 1.0}, {"kind": 0.4, "size": 2.0}, TASKS),
@@ -196,9 +204,8 @@ NOT_WALKED = {
     "models.PresentAverage": "no arguments of its own",
     "models.TensorFusion": "no arguments of its own",
     "models.symmetric_info_nce": "takes tensors inside a training step",
-    "rules.Equal": "no arguments",
-    "rules.Uncertainty": "no arguments",
     "rules.Rule": "the base class",
+    "rules.register": "a class decorator for the package's own rules; it refuses a non-rule itself",
     "plots.use_book_style": "no arguments",
     "experiments.Comparison": "a result that compare and compare_values build; not built by hand",
     "experiments.ComparisonLog": "no arguments",

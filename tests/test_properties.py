@@ -16,18 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mtl_tutorial as mtl
+from mtl_tutorial.rules import RULES
 
 FAST = settings(max_examples=15, deadline=None)
 SLOW = settings(
     max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-RULES = {
-    "Equal": mtl.rules.Equal,
-    "Uncertainty": mtl.rules.Uncertainty,
-    "DWA": mtl.rules.DWA,
-    "GradNorm": mtl.rules.GradNorm,
-    "PCGrad": mtl.rules.PCGrad,
-}
 
 seeds = st.integers(0, 2**31 - 1)
 
@@ -200,6 +194,11 @@ def _batch(tasks, n, d, seed):
     return x, y
 
 
+def _rule(name: str, tasks):
+    """The registered rule ``name``, built for ``tasks`` by its ``example``."""
+    return RULES[name].example([t.name for t in tasks])
+
+
 def _gradients_and_losses(model, x, y, weights):
     with tf.GradientTape() as tape:
         y_pred = model(x, training=True)
@@ -225,7 +224,7 @@ def test_a_task_without_labels_in_a_batch_gives_finite_losses_and_gradients(
     weights[tasks[unlabelled % num_tasks].name] = np.zeros(16, "float32")  # no labels
     keras.utils.set_random_seed(seed)
     network = mtl.models.build_shared_bottom(5, tasks, bottom_units=6, tower_units=3)
-    model = mtl.training.MultiTaskModel(network, tasks, rule=RULES[rule]())
+    model = mtl.multitask_model.MultiTaskModel(network, tasks, rule=_rule(rule, tasks))
     mtl.training.compile_for_tasks(model, tasks)
     losses, total, grads = _gradients_and_losses(model, x, y, weights)
     assert np.isfinite(np.asarray(losses)).all() and np.isfinite(float(total))
@@ -236,9 +235,12 @@ def test_a_task_without_labels_in_a_batch_gives_finite_losses_and_gradients(
     assert all(np.isfinite(np.asarray(v)).all() for v in model.trainable_variables)
 
 
-# Rules that must reduce to plain training with one task (Uncertainty does not: its objective is
-# exp(-s)/2 * L + s/2, which halves the gradient and learns s).
-ONE_TASK_RULES = ["Equal", "DWA", "GradNorm", "PCGrad"]
+# Every registered rule must reduce to plain training with one task, except these.
+NOT_PLAIN_WITH_ONE_TASK = {
+    "Uncertainty": "its objective exp(-s)/2 * L + s/2 halves the gradient and learns s",
+    "Static": "its example weighs the task by 2, which doubles the gradient",
+}
+ONE_TASK_RULES = sorted(set(RULES) - set(NOT_PLAIN_WITH_ONE_TASK))
 
 
 @SLOW
@@ -254,7 +256,9 @@ def test_one_task_reduces_to_the_plain_model(rule, kind, seed):
     network = mtl.models.build_shared_bottom(4, [task], bottom_units=5, tower_units=3)
     plain = keras.models.clone_model(network)
     plain.set_weights(network.get_weights())
-    model = mtl.training.MultiTaskModel(network, [task], rule=RULES[rule]())
+    model = mtl.multitask_model.MultiTaskModel(
+        network, [task], rule=_rule(rule, [task])
+    )
     model.compile(optimizer=keras.optimizers.SGD(0.1))
     plain.compile(optimizer=keras.optimizers.SGD(0.1), loss={"only": task.loss})
     model.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0)
@@ -269,7 +273,7 @@ def test_sixteen_tasks_train(rule):
     x, y = _batch(tasks, 64, 6, seed=0)
     keras.utils.set_random_seed(0)
     network = mtl.models.build_shared_bottom(6, tasks, bottom_units=8, tower_units=2)
-    model = mtl.training.MultiTaskModel(network, tasks, rule=RULES[rule]())
+    model = mtl.multitask_model.MultiTaskModel(network, tasks, rule=_rule(rule, tasks))
     mtl.training.compile_for_tasks(model, tasks)
     history = model.fit(x, y, epochs=3, batch_size=32, verbose=0)
     assert np.isfinite(history.history["loss"]).all()

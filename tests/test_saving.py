@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import mtl_tutorial as mtl
+from mtl_tutorial.rules import RULES
 
 TASKS = (
     mtl.Task("kind", "classification", num_classes=3),
@@ -30,7 +31,8 @@ PAIRED = {
 def _wrapped(rule):
     def build():
         network = mtl.models.build_shared_bottom(7, TASKS, bottom_units=8)
-        return mtl.training.MultiTaskModel(network, TASKS, rule=rule())
+        example = RULES[rule].example([task.name for task in TASKS])
+        return mtl.multitask_model.MultiTaskModel(network, TASKS, rule=example)
 
     return build
 
@@ -72,20 +74,7 @@ MODELS = {
         PAIRED,
     ),
     "capstone": (lambda: mtl.models.build_capstone(SHAPES, TASKS, units=8), PAIRED),
-    **{
-        f"multi-task model, {rule.__name__}": (_wrapped(rule), FLAT)
-        for rule in (
-            mtl.rules.Equal,
-            mtl.rules.Uncertainty,
-            mtl.rules.DWA,
-            mtl.rules.GradNorm,
-            mtl.rules.PCGrad,
-        )
-    },
-    "multi-task model, Static": (
-        _wrapped(lambda: mtl.rules.Static({"kind": 2.0, "size": 0.5})),
-        FLAT,
-    ),
+    **{f"multi-task model, {rule}": (_wrapped(rule), FLAT) for rule in RULES},
     "dual encoder": (_dual_encoder, PAIRED),
 }
 
@@ -108,7 +97,7 @@ def test_model_round_trips_through_keras_file_in_safe_mode(name, tmp_path):
     assert before.keys() == after.keys()
     for key in before:
         np.testing.assert_allclose(after[key], before[key], rtol=1e-5, atol=1e-6)
-    if isinstance(model, mtl.training.MultiTaskModel):
+    if isinstance(model, mtl.multitask_model.MultiTaskModel):
         assert type(loaded.rule) is type(model.rule)
         assert loaded.rule.get_config() == model.rule.get_config()
 
