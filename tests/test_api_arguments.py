@@ -117,7 +117,7 @@ VALID = {
     "models.build_ple": lambda: ((3, TASKS), {}),
     "models.build_fusion_model": lambda: ((SHAPES, TASKS), {}),
     "models.build_capstone": lambda: ((SHAPES, TASKS), {}),
-    "models.build_seed_model": lambda: ((SHAPES, TASKS[1], TASKS[0]), {}),
+    "models.build_post_model": lambda: ((SHAPES, TASKS[1], TASKS[0]), {}),
     "models.modality_encoder": lambda: (((5,), 4, "enc"), {}),
     "models.MixtureOfExperts": lambda: ((3, 4), {}),
     "models.CustomizedGateControl": lambda: ((2, 2, 1, 4), {}),

@@ -1,4 +1,4 @@
-"""The seed post's combined model and Part III's capstone: structure, training, saving, serving."""
+"""The blog post's combined model and Part III's capstone: structure, training, saving, serving."""
 
 import subprocess
 import sys
@@ -11,7 +11,7 @@ import tensorflow as tf
 
 import mtl_tutorial as mtl
 from mtl_tutorial.data.digits import DIGIT_TASKS
-from mtl_tutorial.models import build_capstone, build_seed_model
+from mtl_tutorial.models import build_capstone, build_post_model
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +19,8 @@ def digits():
     return mtl.data.load_multimodal_digits(("digit", "odd", "ink"), seed=0)
 
 
-def test_seed_model_has_the_posts_layers_and_ties_one_of_them():
-    model = build_seed_model(
+def test_post_model_has_the_posts_layers_and_ties_one_of_them():
+    model = build_post_model(
         {"a": (10,), "b": (10,)}, DIGIT_TASKS["ink"], DIGIT_TASKS["odd"]
     )
     names = [layer.name for layer in model.layers]
@@ -37,8 +37,8 @@ def test_seed_model_has_the_posts_layers_and_ties_one_of_them():
 
 
 @pytest.mark.parametrize("fuse", [False, True])
-def test_seed_model_heads_see_one_modality_unless_fused(fuse, digits):
-    model = build_seed_model(
+def test_post_model_heads_see_one_modality_unless_fused(fuse, digits):
+    model = build_post_model(
         digits.input_shapes, DIGIT_TASKS["ink"], DIGIT_TASKS["digit"], fuse=fuse
     )
     x = {k: v[:8] for k, v in digits.test.x.items()}
@@ -50,11 +50,11 @@ def test_seed_model_heads_see_one_modality_unless_fused(fuse, digits):
     assert ink_moved == fuse
 
 
-def test_seed_model_refuses_bad_arguments():
+def test_post_model_refuses_bad_arguments():
     with pytest.raises(ValueError, match="exactly two modalities"):
-        build_seed_model({"a": (3,)}, DIGIT_TASKS["ink"], DIGIT_TASKS["digit"])
+        build_post_model({"a": (3,)}, DIGIT_TASKS["ink"], DIGIT_TASKS["digit"])
     with pytest.raises(ValueError, match="regression must be a regression task"):
-        build_seed_model(
+        build_post_model(
             {"a": (3,), "b": (3,)}, DIGIT_TASKS["digit"], DIGIT_TASKS["ink"]
         )
 

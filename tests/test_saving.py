@@ -65,12 +65,12 @@ MODELS = {
         for fusion in mtl.models.FUSIONS
         for missing, suffix in ((False, ""), (True, ", allow missing"))
     },
-    "seed model": (
-        lambda: mtl.models.build_seed_model(SHAPES, TASKS[1], TASKS[0]),
+    "post's model": (
+        lambda: mtl.models.build_post_model(SHAPES, TASKS[1], TASKS[0]),
         PAIRED,
     ),
-    "seed model, fused": (
-        lambda: mtl.models.build_seed_model(SHAPES, TASKS[1], TASKS[0], fuse=True),
+    "post's model, fused": (
+        lambda: mtl.models.build_post_model(SHAPES, TASKS[1], TASKS[0], fuse=True),
         PAIRED,
     ),
     "capstone": (lambda: mtl.models.build_capstone(SHAPES, TASKS, units=8), PAIRED),
@@ -111,7 +111,7 @@ def test_every_builder_is_covered():
         "build_mixture_of_experts",
         "build_ple",
         "build_fusion_model",
-        "build_seed_model",
+        "build_post_model",
         "build_capstone",
     }
     assert builders == covered, (

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from tools.sync_install_cell import notebooks  # noqa: E402
 
-#: The reference workload: the seed post's first model (a shared Dense 128 -> Dense 64 trunk, a regression
+#: The reference workload: the blog post's first model (a shared Dense 128 -> Dense 64 trunk, a regression
 #: head and a 3-class softmax head) fitted with Adam for 10 epochs on 5,000 rows of 10 random features,
 #: batches of 32, in a fresh Python process that first imports TensorFlow. Timed whole, start-up included.
 REFERENCE_CODE = """

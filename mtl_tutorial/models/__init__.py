@@ -1,14 +1,8 @@
 """Model building blocks: one module per way of sharing between tasks, and one for fusing modalities."""
 
-from mtl_tutorial.models.builders import (
-    build_cross_stitch,
-    build_mixture_of_experts,
-    build_ple,
-    build_shared_bottom,
-)
-from mtl_tutorial.models.capstone import build_capstone, build_seed_model
+from mtl_tutorial.models.capstone import build_capstone, build_post_model
 from mtl_tutorial.models.contrastive import DualEncoder, symmetric_info_nce
-from mtl_tutorial.models.cross_stitch import CrossStitch
+from mtl_tutorial.models.cross_stitch import CrossStitch, build_cross_stitch
 from mtl_tutorial.models.fusion import (
     CrossModalAttention,
     GatedMultimodalUnit,
@@ -17,10 +11,10 @@ from mtl_tutorial.models.fusion import (
     PresentAverage,
     TensorFusion,
 )
-from mtl_tutorial.models.moe import MixtureOfExperts
+from mtl_tutorial.models.moe import MixtureOfExperts, build_mixture_of_experts
 from mtl_tutorial.models.multimodal import FUSIONS, build_fusion_model, modality_encoder
-from mtl_tutorial.models.ple import CustomizedGateControl
-from mtl_tutorial.models.sharing import build_shared_trunk
+from mtl_tutorial.models.ple import CustomizedGateControl, build_ple
+from mtl_tutorial.models.sharing import build_shared_bottom, build_shared_trunk
 
 __all__ = [
     "FUSIONS",
@@ -39,7 +33,7 @@ __all__ = [
     "build_fusion_model",
     "build_mixture_of_experts",
     "build_ple",
-    "build_seed_model",
+    "build_post_model",
     "build_shared_bottom",
     "build_shared_trunk",
     "modality_encoder",

@@ -1,6 +1,6 @@
 """The book seed's combined model, and the capstone that Part III grows from it.
 
-Taught in Part III ("Many tasks, many modalities"). :func:`build_seed_model` reproduces the last code
+Taught in Part III ("Many tasks, many modalities"). :func:`build_post_model` reproduces the last code
 sample of the post the book grew from: two inputs, a small encoder each, one ``Dense`` layer applied to
 both branches (tied weights), a branch-specific layer each, a regression head on the first branch and a
 softmax classification head on the second. :func:`build_capstone` is where the chapter ends: every task
@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 import keras
 from keras import layers
 
+from mtl_tutorial.models.heads import towers_and_heads
 from mtl_tutorial.models.multimodal import build_fusion_model
+from mtl_tutorial.multitask_model import MultiTaskModel
 from mtl_tutorial.tasks import Task, check_tasks
-from mtl_tutorial.training import MultiTaskModel
 from mtl_tutorial.validation import check_types
 
 
@@ -30,15 +31,15 @@ def _two_modalities(input_shapes) -> list[str]:
 
 
 @check_types
-def build_seed_model(
+def build_post_model(
     input_shapes: Mapping[str, Sequence[int]],
     regression: Task,
     classification: Task,
     *,
     fuse: bool = False,
-    name: str = "seed_model",
+    name: str = "post_model",
 ) -> keras.Model:
-    """The seed post's two-input, two-task model, with its layer names and sizes.
+    """The blog post's two-input, two-task model, with its layer names and sizes.
 
     The first modality of ``input_shapes`` is the seed's ``input1`` and feeds the regression head; the
     second is ``input2`` and feeds the classification head. Inputs with more than one axis are flattened
@@ -84,14 +85,9 @@ def build_seed_model(
     x2_output = layers.Dense(10, activation="relu", name="feature2_encoder")(x2)
     if fuse:
         x1_output = x2_output = layers.Concatenate(name="fused")([x1_output, x2_output])
-    outputs = {
-        regression.name: layers.Dense(1, name=regression.name)(x1_output),
-        classification.name: layers.Dense(
-            classification.output_units,
-            activation=classification.output_activation,
-            name=classification.name,
-        )(x2_output),
-    }
+    # No towers: the regression head reads branch 1, the classifier branch 2 (both fused if fuse).
+    branches = {regression.name: x1_output, classification.name: x2_output}
+    outputs = towers_and_heads(branches, (regression, classification), tower_units=None)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -111,8 +107,8 @@ def build_capstone(
     A :func:`~mtl_tutorial.models.build_fusion_model` network (an encoder per modality, the chosen
     fusion, a tower and head per task) built with ``allow_missing=True``, so a modality given as all zeros
     counts as missing, and with modality dropout, wrapped in a
-    :class:`~mtl_tutorial.training.MultiTaskModel` whose ``rule`` weights the tasks' losses. The defaults
-    are the chapter's choices: concatenation (Part II, "Fusion"), modality dropout at 0.5 (Part II,
+    :class:`~mtl_tutorial.multitask_model.MultiTaskModel` whose ``rule`` weights the tasks' losses. The
+    defaults are the chapter's choices: concatenation (Part II, "Fusion"), modality dropout at 0.5 (Part II,
     "Missing and noisy modalities") and, unless given, equal weights (see the chapter for why).
 
     Args:

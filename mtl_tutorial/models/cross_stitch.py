@@ -3,7 +3,7 @@
 Taught in the chapter 'Architectures beyond one shared trunk'. Each task keeps its own column of
 layers; after a level of the columns, a :class:`CrossStitch` layer lets every column read a learned
 mix of all the columns' activations (Misra et al., "Cross-stitch networks for multi-task learning",
-CVPR 2016). ``build_cross_stitch`` in :mod:`mtl_tutorial.models.builders` stacks them into a model.
+CVPR 2016). :func:`build_cross_stitch` stacks them into a model.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
-from mtl_tutorial.validation import check_types
+from mtl_tutorial.models.heads import check_builder_arguments, towers_and_heads
+from mtl_tutorial.tasks import Task
+from mtl_tutorial.validation import check_types, is_positive_int
 
 
 @keras.saving.register_keras_serializable(package="mtl_tutorial")
@@ -80,6 +82,65 @@ class CrossStitch(layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "identity_weight": self.identity_weight}
+
+
+@check_types
+def build_cross_stitch(
+    input_dim: int,
+    tasks: Sequence[Task],
+    hidden_units: Sequence[int] = (32, 16),
+    tower_units: int = 8,
+    identity_weight: float = 0.9,
+    *,
+    name: str = "cross_stitch",
+) -> keras.Model:
+    """Build a cross-stitch network: one column per task, stitched after every level.
+
+    Task ``k``'s column has one ``Dense(units, relu)`` per entry of
+    ``hidden_units``, named ``"<task>_hidden_<i>"``; after level ``i`` a
+    :class:`CrossStitch` layer named ``"cross_stitch_<i>"`` mixes the columns
+    (Misra et al., CVPR 2016). With ``identity_weight=1.0`` the model starts as
+    separate single-task networks. With one task there is nothing to stitch: the
+    model is that task's column alone, the matching single-task network.
+
+    Taught in the chapter 'Architectures beyond one shared trunk'.
+
+    Args:
+        input_dim: Number of input features ``d``.
+        tasks: The tasks, each getting a column, a tower and a head.
+        hidden_units: Width of each level of the columns, input side first.
+        tower_units: Width of each task's tower.
+        identity_weight: Initial diagonal of every cross-stitch matrix.
+        name: Name of the Keras model.
+
+    Returns:
+        A functional ``keras.Model`` whose output is a dict ``{task.name: tensor}``.
+
+    Raises:
+        ValueError: if a width is not a positive integer, ``identity_weight`` is
+            not in ``[0, 1]`` or ``tasks`` is invalid.
+    """
+    tasks = check_builder_arguments(input_dim, tasks, tower_units)
+    hidden_units = tuple(hidden_units)
+    if not hidden_units or not all(is_positive_int(u) for u in hidden_units):
+        raise ValueError(
+            "hidden_units must be one or more positive integers, e.g. (32, 16); "
+            f"got hidden_units={hidden_units!r}."
+        )
+    check_identity_weight(identity_weight)
+    inputs = keras.Input(shape=(input_dim,), name="features")
+    columns = [inputs] * len(tasks)
+    for i, units in enumerate(hidden_units):
+        columns = [
+            layers.Dense(units, activation="relu", name=f"{task.name}_hidden_{i}")(x)
+            for task, x in zip(tasks, columns, strict=True)
+        ]
+        if len(tasks) > 1:
+            stitch = CrossStitch(identity_weight, name=f"cross_stitch_{i}")
+            columns = stitch(columns)
+    features = {task.name: x for task, x in zip(tasks, columns, strict=True)}
+    outputs = towers_and_heads(features, tasks, tower_units)
+    return keras.Model(inputs=inputs, outputs=outputs, name=name)
 
 
 def check_identity_weight(identity_weight: object) -> None:

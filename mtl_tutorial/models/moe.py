@@ -3,10 +3,13 @@
 Taught in the chapter 'Architectures beyond one shared trunk'. Several small expert networks read the
 same input; a softmax gate decides, example by example, how much of each expert's output to pass on
 (Ma et al., "Modeling task relationships in multi-task learning with multi-gate mixture-of-experts",
-KDD 2018). The experts themselves live in :mod:`mtl_tutorial.models.experts`.
+KDD 2018). The experts themselves live in :mod:`mtl_tutorial.models.experts`;
+:func:`build_mixture_of_experts` builds OMoE and MMoE models.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import keras
 from keras import layers, ops
@@ -18,6 +21,8 @@ from mtl_tutorial.models.experts import (
     input_width,
     run_experts,
 )
+from mtl_tutorial.models.heads import check_builder_arguments, towers_and_heads
+from mtl_tutorial.tasks import Task
 from mtl_tutorial.validation import check_positive_int, check_types
 
 
@@ -118,3 +123,57 @@ class MixtureOfExperts(layers.Layer):
             "num_gates": self.num_gates,
             "expert_activation": self.expert_activation,
         }
+
+
+@check_types
+def build_mixture_of_experts(
+    input_dim: int,
+    tasks: Sequence[Task],
+    num_experts: int = 8,
+    expert_units: int = 16,
+    tower_units: int = 8,
+    multi_gate: bool = True,
+    *,
+    name: str | None = None,
+) -> keras.Model:
+    """Build MMoE (one gate per task) or OMoE (one gate for all tasks).
+
+    A :class:`MixtureOfExperts` layer named ``"experts"`` reads the features
+    (Ma et al., KDD 2018). With ``multi_gate=True`` it has one gate per task and
+    task ``k``'s tower reads mixture ``k``; with ``multi_gate=False`` it has one
+    gate and every tower reads the same mixture. Read the gates with
+    ``model.get_layer("experts").gate_weights(x)``, in task order.
+
+    Taught in the chapter 'Architectures beyond one shared trunk'.
+
+    Args:
+        input_dim: Number of input features ``d``.
+        tasks: The tasks, each getting a tower and a head named ``task.name``.
+        num_experts: Number of experts.
+        expert_units: Width of each expert.
+        tower_units: Width of each task's tower.
+        multi_gate: One gate per task (MMoE) or one shared gate (OMoE).
+        name: Name of the Keras model; default ``"mmoe"`` or ``"omoe"``.
+
+    Returns:
+        A functional ``keras.Model`` whose output is a dict ``{task.name: tensor}``.
+
+    Raises:
+        ValueError: if a count is not a positive integer, ``multi_gate`` is not a
+            bool or ``tasks`` is invalid.
+    """
+    tasks = check_builder_arguments(input_dim, tasks, tower_units)
+    if not isinstance(multi_gate, bool):
+        raise ValueError(
+            f"multi_gate must be True (MMoE) or False (OMoE); got multi_gate={multi_gate!r}."
+        )
+    num_gates = len(tasks) if multi_gate else 1
+    experts = MixtureOfExperts(num_experts, expert_units, num_gates, name="experts")
+    inputs = keras.Input(shape=(input_dim,), name="features")
+    mixtures = experts(inputs)
+    features = {
+        task.name: mixtures[k if multi_gate else 0] for k, task in enumerate(tasks)
+    }
+    outputs = towers_and_heads(features, tasks, tower_units)
+    default_name = "mmoe" if multi_gate else "omoe"
+    return keras.Model(inputs=inputs, outputs=outputs, name=name or default_name)

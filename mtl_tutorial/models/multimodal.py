@@ -1,7 +1,9 @@
 """Multi-modal models: one encoder per modality, a fusion strategy, a tower and head per task.
 
 Taught in Part II. ``build_fusion_model`` builds every fusion strategy the chapters compare from the same
-parts, so that a comparison changes only the way the modalities meet:
+parts, so that a comparison changes only the way the modalities meet. Each strategy is one small function
+of the table ``_STRATEGIES``, from the parts (``_Parts``: the inputs, the encoders' features, the
+settings) to the tasks' outputs; :data:`~mtl_tutorial.models.FUSIONS` lists the table's names:
 
 - ``"early"``: the modalities' raw inputs are flattened and concatenated, then one shared network reads
   them (input-level fusion);
@@ -13,14 +15,15 @@ parts, so that a comparison changes only the way the modalities meet:
 - ``"attention"``: encoders whose features are cut into tokens, each modality attending to the other with
   :class:`~mtl_tutorial.models.CrossModalAttention`, then pooled and concatenated.
 
-With one modality in ``input_shapes`` every strategy reduces to that modality's encoder and the tasks'
-heads: the single-modality baseline. With ``allow_missing=True`` a modality given as all zeros counts as
-missing (Part II, "Missing and noisy modalities").
+With one modality in ``input_shapes`` every strategy but early fusion reduces to that modality's encoder and
+the tasks' heads: the single-modality baseline. With ``allow_missing=True`` a modality given as all zeros
+counts as missing (Part II, "Missing and noisy modalities").
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import keras
 from keras import layers
@@ -33,18 +36,160 @@ from mtl_tutorial.models.fusion import (
     PresentAverage,
     TensorFusion,
 )
+from mtl_tutorial.models.heads import towers_and_heads
 from mtl_tutorial.tasks import Task, check_tasks
 from mtl_tutorial.validation import check_number, check_positive_int, check_types
 
+Outputs = dict[str, keras.KerasTensor]
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """What a fusion strategy builds on: :func:`build_fusion_model`'s inputs, features and settings.
+
+    Attributes:
+        names: The modalities, in the order of ``input_shapes``.
+        input_shapes: Shape of one example of each modality.
+        inputs: The model's inputs, keyed by modality.
+        features: Each modality's encoded features, in the order of ``names``: zeroed where the modality is
+            missing (with ``allow_missing``, unless the strategy handles missing modalities itself), then
+            through modality dropout if asked for. Empty for a strategy that reads the raw inputs.
+        presence: With ``allow_missing`` and several modalities, each modality's presence mask
+            ``(batch, 1)`` (:class:`~mtl_tutorial.models.ModalityPresence`); otherwise empty.
+        tasks: The tasks.
+        units, tower_units, tokens, modality_dropout: :func:`build_fusion_model`'s arguments.
+    """
+
+    names: list[str]
+    input_shapes: Mapping[str, Sequence[int]]
+    inputs: dict[str, keras.KerasTensor]
+    features: list[keras.KerasTensor]
+    presence: list[keras.KerasTensor]
+    tasks: tuple[Task, ...]
+    units: int
+    tower_units: int
+    tokens: int
+    modality_dropout: float
+
+    def heads(self, x: keras.KerasTensor, suffix: str = "") -> Outputs:
+        """Each task's tower and float32 head on ``x`` (:func:`towers_and_heads`)."""
+        return towers_and_heads(x, self.tasks, self.tower_units, suffix=suffix)
+
+
+@dataclass(frozen=True)
+class _Strategy:
+    """A fusion strategy: the function that builds the tasks' outputs, and what it reads.
+
+    Attributes:
+        build: From the parts to ``{task.name: output}``; it refuses settings it cannot build.
+        reads_inputs: The strategy reads the raw inputs (``parts.inputs``): no encoders, no presence masks
+            and no modality dropout are built for it, and one modality is not reduced to the baseline.
+        handles_missing: The strategy gets the encoders' features as they are and the presence masks, and
+            leaves a missing modality out itself, instead of features zeroed where a modality is missing.
+    """
+
+    build: Callable[[_Parts], Outputs]
+    reads_inputs: bool = False
+    handles_missing: bool = False
+
+
+def _early(parts: _Parts) -> Outputs:
+    """Input-level: the raw inputs, flattened and concatenated, read by one shared network."""
+    if parts.modality_dropout > 0:
+        raise ValueError(
+            "modality_dropout needs per-modality features; it is not available for fusion='early'."
+        )
+    flat = [
+        layers.Flatten()(parts.inputs[m])
+        if len(parts.input_shapes[m]) > 1
+        else parts.inputs[m]
+        for m in parts.names
+    ]
+    joined = layers.Concatenate(name="early_concat")(flat) if len(flat) > 1 else flat[0]
+    x = layers.Dense(parts.units, activation="relu", name="early_dense_1")(joined)
+    x = layers.Dense(parts.units, activation="relu", name="early_dense_2")(x)
+    return parts.heads(x)
+
+
+def _intermediate(parts: _Parts) -> Outputs:
+    """Feature-level: the encoders' features, concatenated."""
+    return parts.heads(layers.Concatenate(name="feature_concat")(parts.features))
+
+
+def _late(parts: _Parts) -> Outputs:
+    """Decision-level: each modality's own towers and heads; each task's predictions averaged.
+
+    The per-modality layers are named ``"<task>_tower_from_<modality>"`` and ``"<task>_from_<modality>"``.
+    With presence masks the average is over the modalities each example has
+    (:class:`~mtl_tutorial.models.PresentAverage`). The average is float32, like the heads.
+    """
+    per_modality = [
+        parts.heads(f, suffix=f"_from_{m}")
+        for f, m in zip(parts.features, parts.names, strict=True)
+    ]
+    average = PresentAverage if parts.presence else layers.Average
+    return {
+        task.name: average(name=task.name, dtype="float32")(
+            [p[task.name] for p in per_modality] + parts.presence
+        )
+        for task in parts.tasks
+    }
+
+
+def _gmu(parts: _Parts) -> Outputs:
+    """A gated multimodal unit of ``units`` between exactly two modalities' features."""
+    if len(parts.names) > 2:
+        raise ValueError(
+            f"fusion='gmu' fuses exactly two modalities; got {parts.names}."
+        )
+    return parts.heads(GatedMultimodalUnit(parts.units, name="gmu")(parts.features))
+
+
+def _tensor(parts: _Parts) -> Outputs:
+    """Each modality narrowed to 8 features, their tensor fusion, then ``Dense(units, relu)``."""
+    narrow = [
+        layers.Dense(8, activation="relu", name=f"{m}_narrow")(f)
+        for f, m in zip(parts.features, parts.names, strict=True)
+    ]
+    fused = layers.Dense(parts.units, activation="relu", name="tensor_dense")(
+        TensorFusion(name="tensor_fusion")(narrow)
+    )
+    return parts.heads(fused)
+
+
+def _attention(parts: _Parts) -> Outputs:
+    """Each modality's features cut into ``tokens`` tokens attend to the others'; pooled, concatenated."""
+    units, tokens = parts.units, parts.tokens
+    if units % tokens:
+        raise ValueError(
+            f"tokens must divide units for fusion='attention'; got units={units}, tokens={tokens}."
+        )
+    sequences = [
+        layers.Reshape((tokens, units // tokens), name=f"{m}_tokens")(f)
+        for f, m in zip(parts.features, parts.names, strict=True)
+    ]
+    pooled = []
+    for i, m in enumerate(parts.names):
+        others = [s for j, s in enumerate(sequences) if j != i]
+        context = others[0] if len(others) == 1 else layers.Concatenate(axis=1)(others)
+        attended = CrossModalAttention(num_heads=2, key_dim=8, name=f"{m}_attends")(
+            [sequences[i], context]
+        )
+        pooled.append(layers.GlobalAveragePooling1D(name=f"{m}_pool")(attended))
+    return parts.heads(layers.Concatenate(name="attention_concat")(pooled))
+
+
+_STRATEGIES: dict[str, _Strategy] = {
+    "early": _Strategy(_early, reads_inputs=True),
+    "intermediate": _Strategy(_intermediate),
+    "late": _Strategy(_late, handles_missing=True),
+    "gmu": _Strategy(_gmu),
+    "tensor": _Strategy(_tensor),
+    "attention": _Strategy(_attention),
+}
+
 #: The fusion strategies :func:`build_fusion_model` knows, from earliest to latest.
-FUSIONS: tuple[str, ...] = (
-    "early",
-    "intermediate",
-    "late",
-    "gmu",
-    "tensor",
-    "attention",
-)
+FUSIONS: tuple[str, ...] = tuple(_STRATEGIES)
 
 
 @check_types
@@ -56,22 +201,6 @@ def modality_encoder(shape: Sequence[int], units: int, name: str) -> keras.Model
     x = layers.Dense(units, activation="relu", name=f"{name}_dense_1")(x)
     x = layers.Dense(units, activation="relu", name=f"{name}_dense_2")(x)
     return keras.Model(inputs, x, name=f"{name}_encoder")
-
-
-def _heads(features, tasks: Sequence[Task], tower_units: int, suffix: str = "") -> dict:
-    outputs = {}
-    for task in tasks:
-        tower = layers.Dense(
-            tower_units, activation="relu", name=f"{task.name}_tower{suffix}"
-        )
-        head = layers.Dense(
-            task.output_units,
-            activation=task.output_activation,
-            name=f"{task.name}{suffix}",
-            dtype="float32",  # outputs stay float32 under mixed precision (Part III)
-        )
-        outputs[task.name] = head(tower(features))
-    return outputs
 
 
 @check_types
@@ -104,14 +233,16 @@ def build_fusion_model(
             Early fusion and single-modality models see the zeros as they are.
         tokens: For ``"attention"``: number of tokens each encoder's features are cut into (must divide
             ``units``).
-        name: The model's name; default ``"<fusion>_fusion"``.
+        name: The model's name; default ``"<fusion>_fusion"`` (``"<modality>_only"`` for the
+            single-modality baseline).
 
     Returns:
         A functional ``keras.Model`` taking a dict of modality inputs and returning a dict of task outputs.
 
     Raises:
         ValueError: for an unknown fusion, no modality, ``"gmu"`` with more than two modalities,
-            modality dropout with early fusion, or sizes that are not positive integers.
+            modality dropout with early fusion, ``"attention"`` with ``tokens`` that do not divide
+            ``units``, or sizes that are not positive integers.
     """
     tasks = check_tasks(tasks)
     if fusion not in FUSIONS:
@@ -131,87 +262,38 @@ def build_fusion_model(
         raise ValueError(
             f"allow_missing must be True or False; got allow_missing={allow_missing!r}."
         )
+    strategy = _STRATEGIES[fusion]
     names = list(input_shapes)
-    if fusion == "gmu" and len(names) > 2:
-        raise ValueError(f"fusion='gmu' fuses exactly two modalities; got {names}.")
-    if fusion == "early" and modality_dropout > 0:
-        raise ValueError(
-            "modality_dropout needs per-modality features; it is not available for fusion='early'."
-        )
-    if fusion == "attention" and units % tokens:
-        raise ValueError(
-            f"tokens must divide units for fusion='attention'; got units={units}, tokens={tokens}."
-        )
-
     inputs = {m: keras.Input(tuple(input_shapes[m]), name=m) for m in names}
-    if fusion == "early":
-        flat = [
-            layers.Flatten()(inputs[m]) if len(input_shapes[m]) > 1 else inputs[m]
-            for m in names
+    features, presence = [], []
+    if not strategy.reads_inputs:
+        features = [
+            modality_encoder(input_shapes[m], units, m)(inputs[m]) for m in names
         ]
-        joined = (
-            layers.Concatenate(name="early_concat")(flat) if len(flat) > 1 else flat[0]
-        )
-        x = layers.Dense(units, activation="relu", name="early_dense_1")(joined)
-        x = layers.Dense(units, activation="relu", name="early_dense_2")(x)
-        outputs = _heads(x, tasks, tower_units)
-        return keras.Model(inputs, outputs, name=name or "early_fusion")
-
-    features = [modality_encoder(input_shapes[m], units, m)(inputs[m]) for m in names]
-    presence = []
-    if allow_missing and len(names) > 1:
-        presence = [ModalityPresence(name=f"{m}_present")(inputs[m]) for m in names]
-        if fusion != "late":
-            features = [
-                layers.Multiply(name=f"{m}_if_present")([f, p])
-                for f, m, p in zip(features, names, presence, strict=True)
-            ]
-    if modality_dropout > 0:
-        features = ModalityDropout(modality_dropout, name="modality_dropout")(features)
+        if allow_missing and len(names) > 1:
+            presence = [ModalityPresence(name=f"{m}_present")(inputs[m]) for m in names]
+            if not strategy.handles_missing:
+                features = [
+                    layers.Multiply(name=f"{m}_if_present")([f, p])
+                    for f, m, p in zip(features, names, presence, strict=True)
+                ]
+        if modality_dropout > 0:
+            features = ModalityDropout(modality_dropout, name="modality_dropout")(
+                features
+            )
+    parts = _Parts(
+        names=names,
+        input_shapes=input_shapes,
+        inputs=inputs,
+        features=features,
+        presence=presence,
+        tasks=tasks,
+        units=units,
+        tower_units=tower_units,
+        tokens=tokens,
+        modality_dropout=modality_dropout,
+    )
     if len(features) == 1:
-        outputs = _heads(features[0], tasks, tower_units)
+        outputs = parts.heads(features[0])
         return keras.Model(inputs, outputs, name=name or f"{names[0]}_only")
-
-    if fusion == "late":
-        per_modality = [
-            _heads(f, tasks, tower_units, suffix=f"_from_{m}")
-            for f, m in zip(features, names, strict=True)
-        ]
-        average = PresentAverage if presence else layers.Average
-        outputs = {
-            task.name: average(name=task.name)(
-                [p[task.name] for p in per_modality] + presence
-            )
-            for task in tasks
-        }
-        return keras.Model(inputs, outputs, name=name or "late_fusion")
-    if fusion == "intermediate":
-        fused = layers.Concatenate(name="feature_concat")(features)
-    elif fusion == "gmu":
-        fused = GatedMultimodalUnit(units, name="gmu")(features)
-    elif fusion == "tensor":
-        narrow = [
-            layers.Dense(8, activation="relu", name=f"{m}_narrow")(f)
-            for f, m in zip(features, names, strict=True)
-        ]
-        fused = layers.Dense(units, activation="relu", name="tensor_dense")(
-            TensorFusion(name="tensor_fusion")(narrow)
-        )
-    else:  # attention
-        sequences = [
-            layers.Reshape((tokens, units // tokens), name=f"{m}_tokens")(f)
-            for f, m in zip(features, names, strict=True)
-        ]
-        pooled = []
-        for i, m in enumerate(names):
-            others = [s for j, s in enumerate(sequences) if j != i]
-            context = (
-                others[0] if len(others) == 1 else layers.Concatenate(axis=1)(others)
-            )
-            attended = CrossModalAttention(num_heads=2, key_dim=8, name=f"{m}_attends")(
-                [sequences[i], context]
-            )
-            pooled.append(layers.GlobalAveragePooling1D(name=f"{m}_pool")(attended))
-        fused = layers.Concatenate(name="attention_concat")(pooled)
-    outputs = _heads(fused, tasks, tower_units)
-    return keras.Model(inputs, outputs, name=name or f"{fusion}_fusion")
+    return keras.Model(inputs, strategy.build(parts), name=name or f"{fusion}_fusion")

@@ -4,7 +4,7 @@ Taught in the chapter 'Architectures beyond one shared trunk'. Unlike a mixture 
 gate may use every expert, CGC gives each task experts of its own beside experts shared by all tasks;
 a task's gate mixes only its own and the shared experts (Tang et al., "Progressive layered extraction
 (PLE): a novel multi-task learning (MTL) model for personalized recommendations", RecSys 2020).
-``build_ple`` in :mod:`mtl_tutorial.models.builders` stacks levels into PLE.
+:func:`build_ple` stacks levels into PLE.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from mtl_tutorial.models.experts import (
     input_width,
     run_experts,
 )
+from mtl_tutorial.models.heads import check_builder_arguments, towers_and_heads
+from mtl_tutorial.tasks import Task
 from mtl_tutorial.validation import check_positive_int, check_types
 
 
@@ -204,3 +206,61 @@ class CustomizedGateControl(layers.Layer):
             "output_shared": self.output_shared,
             "expert_activation": self.expert_activation,
         }
+
+
+@check_types
+def build_ple(
+    input_dim: int,
+    tasks: Sequence[Task],
+    num_levels: int = 2,
+    num_shared_experts: int = 4,
+    num_task_experts: int = 2,
+    expert_units: int = 16,
+    tower_units: int = 8,
+    *,
+    name: str = "ple",
+) -> keras.Model:
+    """Build Progressive Layered Extraction: ``num_levels`` stacked CGC levels.
+
+    Level ``i`` is a :class:`CustomizedGateControl` layer named ``"cgc_<i>"``
+    (Tang et al., RecSys 2020). Every level but the last also outputs the
+    shared gate's mixture, which the next level's shared experts read; the
+    last level outputs one mixture per task, read by the task's tower.
+    ``num_levels=1`` is CGC. With two tasks, the defaults give each level as
+    many experts as the default MMoE (2 x 2 own + 4 shared = 8).
+
+    Taught in the chapter 'Architectures beyond one shared trunk'.
+
+    Args:
+        input_dim: Number of input features ``d``.
+        tasks: The tasks, each getting experts, a gate, a tower and a head.
+        num_levels: Number of CGC levels.
+        num_shared_experts: Shared experts per level.
+        num_task_experts: Experts of each task per level.
+        expert_units: Width of each expert.
+        tower_units: Width of each task's tower.
+        name: Name of the Keras model.
+
+    Returns:
+        A functional ``keras.Model`` whose output is a dict ``{task.name: tensor}``.
+
+    Raises:
+        ValueError: if a count is not a positive integer or ``tasks`` is invalid.
+    """
+    tasks = check_builder_arguments(input_dim, tasks, tower_units)
+    check_positive_int(num_levels, "num_levels", 2)
+    inputs = keras.Input(shape=(input_dim,), name="features")
+    x = inputs
+    for level in range(num_levels):
+        cgc = CustomizedGateControl(
+            num_tasks=len(tasks),
+            num_shared_experts=num_shared_experts,
+            num_task_experts=num_task_experts,
+            expert_units=expert_units,
+            output_shared=level < num_levels - 1,
+            name=f"cgc_{level}",
+        )
+        x = cgc(x)
+    features = {task.name: x[k] for k, task in enumerate(tasks)}
+    outputs = towers_and_heads(features, tasks, tower_units)
+    return keras.Model(inputs=inputs, outputs=outputs, name=name)

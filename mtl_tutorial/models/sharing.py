@@ -1,7 +1,9 @@
-"""Hard parameter sharing: one trunk of dense layers shared by every task, one head per task.
+"""Hard parameter sharing: layers shared by every task, then each task's own head.
 
-Taught in chapter 1. This generalises the seed post's model (Dense 128 -> Dense 64 shared trunk, a linear
-regression head and a softmax classification head) to any set of named tasks.
+``build_shared_trunk`` (taught in chapter 1) generalises the blog post's model (Dense 128 -> Dense 64 shared
+trunk, a linear regression head and a softmax classification head) to any set of named tasks.
+``build_shared_bottom`` (taught in the chapter 'Architectures beyond one shared trunk') is the baseline of
+the mixtures of experts: one shared layer, then a small tower and a head per task.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from mtl_tutorial.models.heads import check_builder_arguments, towers_and_heads
 from mtl_tutorial.tasks import Task, check_tasks
 from mtl_tutorial.validation import check_positive_int, check_types, is_positive_int
 
@@ -60,10 +63,50 @@ def build_shared_trunk(
     x = inputs
     for i, units in enumerate(hidden_units):
         x = layers.Dense(units, activation=activation, name=f"shared_{i}")(x)
-    outputs = {
-        task.name: layers.Dense(
-            task.output_units, activation=task.output_activation, name=task.name
-        )(x)
-        for task in tasks
-    }
+    outputs = towers_and_heads(
+        x, tasks, tower_units=None
+    )  # no tower: heads read the trunk
+    return keras.Model(inputs=inputs, outputs=outputs, name=name)
+
+
+@check_types
+def build_shared_bottom(
+    input_dim: int,
+    tasks: Sequence[Task],
+    bottom_units: int = 128,
+    tower_units: int = 8,
+    *,
+    name: str = "shared_bottom",
+) -> keras.Model:
+    """Build the shared-bottom baseline: one shared ``Dense`` layer, then a tower per task.
+
+    ``features (batch, input_dim) -> Dense(bottom_units, relu)`` named
+    ``"shared_bottom"``, read by every task's tower and head. This is the
+    baseline of Ma et al. (KDD 2018). The default width, 128, is the total
+    width of the default mixture's experts (8 x 16 units), so the bottom has
+    as many weights as those experts (their gates aside); its towers read 128
+    features rather than 16, so the whole model is somewhat larger.
+
+    Taught in the chapter 'Architectures beyond one shared trunk'.
+
+    Args:
+        input_dim: Number of input features ``d``.
+        tasks: The tasks, each getting a tower and a head named ``task.name``.
+        bottom_units: Width of the shared layer.
+        tower_units: Width of each task's tower.
+        name: Name of the Keras model.
+
+    Returns:
+        A functional ``keras.Model`` whose output is a dict ``{task.name: tensor}``
+        of shape ``(batch, task.output_units)``.
+
+    Raises:
+        ValueError: if a width is not a positive integer or ``tasks`` is invalid.
+    """
+    tasks = check_builder_arguments(input_dim, tasks, tower_units)
+    check_positive_int(bottom_units, "bottom_units", 128)
+    inputs = keras.Input(shape=(input_dim,), name="features")
+    bottom = layers.Dense(bottom_units, activation="relu", name="shared_bottom")
+    shared = bottom(inputs)
+    outputs = towers_and_heads(shared, tasks, tower_units)
     return keras.Model(inputs=inputs, outputs=outputs, name=name)
