@@ -1,6 +1,7 @@
 """The book's experiment protocol: train over seeds, compare with intervals, say what the numbers allow.
 
-Taught in Part I, "Why learn several tasks at once?", and used by every chapter. The protocol has four parts:
+Taught in :doc:`/book/part1_multitask/01_why_several_tasks`, and used by every chapter. The protocol has four
+parts:
 
 1. **Train over seeds.** :func:`train_over_seeds` builds, seeds, fits and evaluates every model on every
    seed and returns a long table with one row per (seed, model, task, split). Validation and test scores

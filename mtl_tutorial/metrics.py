@@ -1,7 +1,7 @@
 """Per-task evaluation in the units a reader cares about, and the Δm summary across tasks.
 
-``task_metric`` and ``evaluate_tasks`` are taught in chapter 1; ``delta_m`` in the chapter "Losses, scales and
-weights".
+``task_metric`` and ``evaluate_tasks`` are taught in :doc:`/book/part1_multitask/01_why_several_tasks`;
+``delta_m`` in :doc:`/book/part1_multitask/02_losses_scales_weights`.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def pareto_front(points: np.ndarray, higher_is_better: Sequence[bool]) -> np.nda
     """Which points no other point dominates (a Pareto front).
 
     Point ``a`` dominates ``b`` when it is at least as good on every metric and better on one.
-    Taught in the chapter "Losses, scales and weights".
+    Taught in :doc:`/book/part1_multitask/02_losses_scales_weights`.
 
     Args:
         points: Array of shape ``(n, k)``: ``n`` models, ``k`` metrics.
@@ -158,7 +158,7 @@ def recall_at_k(
     Similarity is the cosine. Without ``labels`` only the partner itself counts as found (ties are broken
     against it); with ``labels`` (one per row), any candidate with the query's label counts, which is the
     right test when pairs of the same class are interchangeable, as two tones of one key are. Taught in
-    Part II ("Aligning modalities"). A random embedding scores about ``k / n`` without labels.
+    :doc:`/book/part2_multimodal/04_alignment`. A random embedding scores about ``k / n`` without labels.
 
     Raises:
         ValueError: if the arrays are not 2-D with the same shape, ``labels`` does not have one entry per

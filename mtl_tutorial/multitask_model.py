@@ -2,8 +2,9 @@
 
 A :class:`MultiTaskModel` wraps a network whose outputs are named after the tasks; its training step
 computes every task's loss and hands them to a rule of :mod:`mtl_tutorial.rules`, which weights them or
-combines the tasks' gradients on the shared parameters. Taught in the chapters "Letting the model choose the
-weights" and "Conflicting gradients"; compile one with :func:`mtl_tutorial.training.compile_for_tasks`.
+combines the tasks' gradients on the shared parameters. Taught in
+:doc:`/book/part1_multitask/05_learned_weights` and :doc:`/book/part1_multitask/06_conflicting_gradients`;
+compile one with :func:`mtl_tutorial.training.compile_for_tasks`.
 """
 
 from __future__ import annotations
@@ -132,8 +133,8 @@ class MultiTaskModel(keras.Model):
     and lets ``rule`` turn them into the update. Changing ``rule`` is the only change needed to switch
     from equal weights to uncertainty weighting or PCGrad. History gets, per epoch, ``loss`` (the rule's
     objective), ``<task>_loss`` (unweighted), each task's metric, ``weight_<task>`` (the rule's mean weight
-    over the epoch) and whatever else the rule logs. Taught in the chapter "Letting the model choose the
-    weights".
+    over the epoch) and whatever else the rule logs. Taught in
+    :doc:`/book/part1_multitask/05_learned_weights`.
 
     Args:
         network: A Keras model with one output per task, named after it (e.g. from ``mtl.models``).
@@ -278,8 +279,8 @@ class MultiTaskModel(keras.Model):
         """Every task's loss gradient on the shared parameters, on one batch: a ``(K, P)`` array.
 
         Row ``k`` is task ``k``'s gradient, flattened over the ``P`` shared parameters (those that two
-        or more tasks' losses reach). Computed eagerly, outside training. Taught in the chapter
-        "Conflicting gradients".
+        or more tasks' losses reach). Computed eagerly, outside training. Taught in
+        :doc:`/book/part1_multitask/06_conflicting_gradients`.
         """
         with tf.GradientTape(persistent=True) as tape:
             losses = self._loss_list(y, self(x, training=False), sample_weight)

@@ -1,7 +1,8 @@
 """Figures used across the book, in one style.
 
-Taught in chapter 1. Every chapter calls :func:`use_book_style` once in its setup cell, which sets
-Matplotlib's defaults for all of its figures, the helpers here and the chapter's own:
+Taught in :doc:`/book/part1_multitask/01_why_several_tasks`. Every chapter calls :func:`use_book_style` once
+in its setup cell, which sets Matplotlib's defaults for all of its figures, the helpers here and the chapter's
+own:
 
 - colours from the Okabe-Ito palette (:data:`PALETTE`), which stays distinguishable for readers with the
   common forms of colour blindness, and ``viridis`` for colour scales;
@@ -364,7 +365,7 @@ def plot_against(
     """Mean ± one standard deviation of ``y`` at each value of ``x``, one line per group.
 
     Every row of ``table`` (typically one seed) is also drawn as a faint dot, so the spread behind
-    each mean stays visible. Taught in the chapter "When tasks help each other, and when they hurt",
+    each mean stays visible. Taught in :doc:`/book/part1_multitask/03_task_relatedness`,
     where ``x`` is the task relatedness ``p``.
 
     Args:
@@ -440,7 +441,7 @@ def plot_gate_weights(
 ) -> Figure:
     """Heat maps of mixture-of-experts gate weights, one panel per setting, one row per task.
 
-    Taught in the chapter "Architectures beyond one shared trunk", where each panel is an MMoE
+    Taught in :doc:`/book/part1_multitask/04_architectures`, where each panel is an MMoE
     trained at one relatedness ``p`` and each row the average, over the test set, of one task's
     gate (``model.get_layer("experts").gate_weights(x)`` averaged over the batch axis).
 

@@ -3,8 +3,8 @@
 A rule is the pluggable part of :class:`~mtl_tutorial.multitask_model.MultiTaskModel`: the model computes
 one loss per task, and the rule decides what to do with them. Loss-based rules weight the losses and let
 TensorFlow differentiate the weighted sum; gradient-based rules (``uses_task_gradients = True``) receive
-each task's gradient on the shared parameters and combine them themselves. Taught in the chapters "Letting
-the model choose the weights" and "Conflicting gradients".
+each task's gradient on the shared parameters and combine them themselves. Taught in
+:doc:`/book/part1_multitask/05_learned_weights` and :doc:`/book/part1_multitask/06_conflicting_gradients`.
 
 Every rule is a Keras layer, so its state (learned log-variances, current weights, first losses) is saved
 and loaded with the model. A new rule is one small subclass of :class:`Rule` that overrides

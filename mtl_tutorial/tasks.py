@@ -1,6 +1,6 @@
 """What a task is: its name, its kind, and the loss and metric that go with it.
 
-Taught in chapter 1 ("Why learn several tasks at once?"). Every model builder, data loader and metric in
+Taught in :doc:`/book/part1_multitask/01_why_several_tasks`. Every model builder, data loader and metric in
 the package speaks in terms of :class:`Task`, so a chapter states its tasks once and the rest follows.
 """
 

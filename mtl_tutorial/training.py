@@ -1,11 +1,13 @@
 """Seeding, compiling and feeding multi-task models.
 
-Taught in chapter 1: ``set_seed`` makes a run repeatable; ``compile_for_tasks`` gives every task its own
-loss and metric; ``to_dataset`` turns a :class:`~mtl_tutorial.data.Split` into a shuffled ``tf.data``
-pipeline, which trains small models about twice as fast as NumPy arrays passed straight to ``fit``.
-``Restart`` refits a compiled model from its starting point without tracing its training step again
-(chapter 4). The training path for the weighting and gradient rules of :mod:`mtl_tutorial.rules`
-(chapters 5 and 6) is :class:`~mtl_tutorial.multitask_model.MultiTaskModel`.
+Taught in :doc:`/book/part1_multitask/01_why_several_tasks`: ``set_seed`` makes a run repeatable;
+``compile_for_tasks`` gives every task its own loss and metric; ``to_dataset`` turns a
+:class:`~mtl_tutorial.data.Split` into a shuffled ``tf.data`` pipeline, which trains small models about twice
+as fast as NumPy arrays passed straight to ``fit``. ``Restart`` refits a compiled model from its starting
+point without tracing its training step again (:doc:`/book/part1_multitask/04_architectures`). The training
+path for the weighting and gradient rules of :mod:`mtl_tutorial.rules`
+(:doc:`/book/part1_multitask/05_learned_weights` and :doc:`/book/part1_multitask/06_conflicting_gradients`) is
+:class:`~mtl_tutorial.multitask_model.MultiTaskModel`.
 """
 
 from __future__ import annotations

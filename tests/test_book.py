@@ -315,3 +315,21 @@ def test_a_notebook_nbmake_executed_is_found_in_the_book_cache(tmp_path):
     assert record.data == {"execution_seconds": 1.5}
     _, merged = cache.merge_match_into_notebook(nbformat.read(source, as_version=4))
     assert merged.cells[1].outputs[0]["data"]["text/plain"] == "42"
+
+
+def test_every_taught_in_reference_links_a_chapter_of_the_book():
+    # "Taught in chapter 1" is ambiguous (each part restarts its numbering) and nothing checks free text: a
+    # reference is a :doc: link to a page of the table of contents (the -W -n build resolves the rendered ones).
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = {f"/{page}" for page in [toc["root"], *_toc_files(toc["parts"])]}
+    links, free = [], []
+    for path in sorted((ROOT / "mtl_tutorial").rglob("*.py")):
+        text = path.read_text()
+        links += re.findall(r":doc:`(/[^`]+)`", text)
+        free += [
+            f"{path.name}: {m.group(0)!r}"
+            for m in re.finditer(r"[Tt]aught in (?!:doc:)\S+|\bchapters? \d", text)
+        ]
+    assert not free, f"references to chapters that are not :doc: links: {free}"
+    assert len(links) >= 30
+    assert set(links) <= pages, f"links to no page: {sorted(set(links) - pages)}"

@@ -1,10 +1,11 @@
 """Handwritten digits seen and heard: a two-modality data set that needs no download.
 
-Taught in Part II. The images are scikit-learn's bundled handwritten digits (1,797 images of 8 x 8 pixels,
-``sklearn.datasets.load_digits``). The second modality is made here, deterministically from a seed: the
-digit's telephone key tone (DTMF), a pair of sine waves whose frequencies name the key's row and column,
-recorded for 32 ms with noise and turned into a spectrum. Both modalities are damaged on purpose, each in
-its own way, so that neither alone identifies every digit and the two together do better than either.
+Taught in :doc:`/book/part2_multimodal/01_multimodal_data`. The images are scikit-learn's bundled handwritten
+digits (1,797 images of 8 x 8 pixels, ``sklearn.datasets.load_digits``). The second modality is made here,
+deterministically from a seed: the digit's telephone key tone (DTMF), a pair of sine waves whose frequencies
+name the key's row and column, recorded for 32 ms with noise and turned into a spectrum. Both modalities are
+damaged on purpose, each in its own way, so that neither alone identifies every digit and the two together do
+better than either.
 """
 
 from __future__ import annotations
@@ -250,7 +251,7 @@ def audio_statistics(
     training rows; this returns the two, computed by the loader's own code for the same arguments (the
     images' damage settings do not change the tones, so they are not needed), so that a new tone can be
     standardised exactly like the loader's audio: ``(tone_spectrum(tones) - mean) / std``. Taught in
-    Part II ("Aligning modalities").
+    :doc:`/book/part2_multimodal/04_alignment`.
 
     Args:
         seed, tone_noise, drop_fraction, val_fraction, test_fraction: As given to

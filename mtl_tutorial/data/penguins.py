@@ -1,8 +1,8 @@
 """The Palmer penguins, as a multi-task data set.
 
-Taught in chapter 1. The data (344 penguins of three species, measured on three islands of the Palmer
-Archipelago, 2007-2009; Gorman et al. 2014) ship inside the ``palmerpenguins`` package, so nothing is
-downloaded.
+Taught in :doc:`/book/part1_multitask/01_why_several_tasks`. The data (344 penguins of three species, measured
+on three islands of the Palmer Archipelago, 2007-2009; Gorman et al. 2014) ship inside the ``palmerpenguins``
+package, so nothing is downloaded.
 """
 
 from __future__ import annotations

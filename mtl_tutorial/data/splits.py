@@ -1,7 +1,7 @@
 """Containers for a multi-task data set and its seeded train/validation/test split.
 
-Taught in chapter 1. Every loader in :mod:`mtl_tutorial.data` returns a
-:class:`~mtl_tutorial.data.MultiTaskData`, so chapters train on ``data.train.x`` and ``data.train.y``
+Taught in :doc:`/book/part1_multitask/01_why_several_tasks`. Every loader in :mod:`mtl_tutorial.data` returns
+a :class:`~mtl_tutorial.data.MultiTaskData`, so chapters train on ``data.train.x`` and ``data.train.y``
 (a dict keyed by task name) whatever the source.
 """
 
@@ -53,8 +53,8 @@ class Split:
         y: Targets keyed by task name: int32 labels of shape ``(n,)`` for classification, float32
             values of shape ``(n, 1)`` for regression.
         weights: Optional per-task sample weights of shape ``(n,)``, keyed by task name; a weight of 0
-            marks a missing label (taught in the chapter "Losses, scales and weights"). ``None`` means
-            every label is present.
+            marks a missing label (taught in :doc:`/book/part1_multitask/02_losses_scales_weights`). ``None``
+            means every label is present.
     """
 
     x: Inputs
@@ -128,8 +128,8 @@ class Split:
 
         All zeros is how the book marks a missing modality: a model built with
         ``build_fusion_model(..., allow_missing=True)`` then leaves that modality out. Which examples lose
-        it is drawn with ``seed`` (all of them when ``fraction`` is 1). Taught in Part II ("Missing and
-        noisy modalities").
+        it is drawn with ``seed`` (all of them when ``fraction`` is 1). Taught in
+        :doc:`/book/part2_multimodal/03_missing_modalities`.
         """
         values = self._modality(name)
         fraction = check_number(fraction, "fraction", 1.0, low=0, high=1)
@@ -144,8 +144,8 @@ class Split:
 
         The noise's standard deviation is ``level`` times the modality's standard deviation over this
         split (all its entries together), so a level means the same for an image and for a spectrum:
-        at level 1 the noise is as large as the signal's spread. Taught in Part II ("Missing and noisy
-        modalities").
+        at level 1 the noise is as large as the signal's spread. Taught in
+        :doc:`/book/part2_multimodal/03_missing_modalities`.
         """
         values = self._modality(name)
         level = check_number(level, "level", 1.0, low=0)

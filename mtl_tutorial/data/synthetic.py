@@ -1,6 +1,6 @@
 """Synthetic regression tasks whose relatedness is set by one number.
 
-Taught in the chapter "When tasks help each other, and when they hurt". This is the generator of Ma et al.
+Taught in :doc:`/book/part1_multitask/03_task_relatedness`. This is the generator of Ma et al.
 (KDD 2018, section 3.2), used there to show that a shared-bottom model suffers as tasks become less related.
 """
 

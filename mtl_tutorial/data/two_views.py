@@ -1,8 +1,8 @@
 """Two synthetic views whose label lives where you choose: shared, unique to each, or in their interaction.
 
-Taught in Part II ("Fusion"). Differences between fusion strategies are easy to claim and hard to show on
-real data; here the source of the label is set by three numbers, so a strategy that cannot combine the views
-at the right place visibly fails.
+Taught in :doc:`/book/part2_multimodal/02_fusion`. Differences between fusion strategies are easy to claim and
+hard to show on real data; here the source of the label is set by three numbers, so a strategy that cannot
+combine the views at the right place visibly fails.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The book seed's combined model, and the capstone that Part III grows from it.
+"""The blog post's combined model, and the capstone that Part III grows from it.
 
-Taught in Part III ("Many tasks, many modalities"). :func:`build_post_model` reproduces the last code
-sample of the post the book grew from: two inputs, a small encoder each, one ``Dense`` layer applied to
-both branches (tied weights), a branch-specific layer each, a regression head on the first branch and a
+Taught in :doc:`/book/part3_together/01_many_tasks_many_modalities`. :func:`build_post_model` reproduces the
+last code sample of the post the book grew from: two inputs, a small encoder each, one ``Dense`` layer applied
+to both branches (tied weights), a branch-specific layer each, a regression head on the first branch and a
 softmax classification head on the second. :func:`build_capstone` is where the chapter ends: every task
 reads both modalities, fused, with modality dropout and a loss-weighting rule.
 """

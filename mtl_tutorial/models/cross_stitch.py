@@ -1,6 +1,6 @@
 """Cross-stitch units: soft parameter sharing between one network per task.
 
-Taught in the chapter 'Architectures beyond one shared trunk'. Each task keeps its own column of
+Taught in :doc:`/book/part1_multitask/04_architectures`. Each task keeps its own column of
 layers; after a level of the columns, a :class:`CrossStitch` layer lets every column read a learned
 mix of all the columns' activations (Misra et al., "Cross-stitch networks for multi-task learning",
 CVPR 2016). :func:`build_cross_stitch` stacks them into a model.
@@ -35,7 +35,7 @@ class CrossStitch(layers.Layer):
     as separate networks (the layer returns its inputs exactly), smaller values
     start them sharing. Training may move ``alpha`` anywhere.
 
-    Taught in the chapter 'Architectures beyond one shared trunk'.
+    Taught in :doc:`/book/part1_multitask/04_architectures`.
 
     Args:
         identity_weight: Initial diagonal of ``alpha``, a number in ``[0, 1]``.
@@ -103,7 +103,7 @@ def build_cross_stitch(
     separate single-task networks. With one task there is nothing to stitch: the
     model is that task's column alone, the matching single-task network.
 
-    Taught in the chapter 'Architectures beyond one shared trunk'.
+    Taught in :doc:`/book/part1_multitask/04_architectures`.
 
     Args:
         input_dim: Number of input features ``d``.

@@ -1,6 +1,6 @@
 """The expert networks that mixtures of experts (MMoE) and CGC/PLE layers share.
 
-Taught in the chapter 'Architectures beyond one shared trunk'. ``E`` dense experts ``d -> units`` are
+Taught in :doc:`/book/part1_multitask/04_architectures`. ``E`` dense experts ``d -> units`` are
 stored as one ``(d, E, units)`` kernel and computed with one einsum.
 """
 

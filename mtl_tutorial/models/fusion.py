@@ -1,8 +1,8 @@
 """Layers that fuse modalities, and modality dropout.
 
-Taught in Part II ("Fusion" and "Missing and noisy modalities"). Each layer takes a list of per-modality
-tensors and is a serializable Keras layer, so models built from them save to ``.keras`` and load with the
-default ``safe_mode``:
+Taught in :doc:`/book/part2_multimodal/02_fusion` and :doc:`/book/part2_multimodal/03_missing_modalities`.
+Each layer takes a list of per-modality tensors and is a serializable Keras layer, so models built from them
+save to ``.keras`` and load with the default ``safe_mode``:
 
 - :class:`GatedMultimodalUnit`: a learned, input-dependent gate between two modalities (Arevalo et al.,
   "Gated multimodal units for information fusion", ICLR workshop 2017).

@@ -1,6 +1,6 @@
 """Mixtures of experts: one gate for all tasks (OMoE) or one gate per task (MMoE).
 
-Taught in the chapter 'Architectures beyond one shared trunk'. Several small expert networks read the
+Taught in :doc:`/book/part1_multitask/04_architectures`. Several small expert networks read the
 same input; a softmax gate decides, example by example, how much of each expert's output to pass on
 (Ma et al., "Modeling task relationships in multi-task learning with multi-gate mixture-of-experts",
 KDD 2018). The experts themselves live in :mod:`mtl_tutorial.models.experts`;
@@ -42,7 +42,7 @@ class MixtureOfExperts(layers.Layer):
     experts (MMoE), one mixture per task (Ma et al., KDD 2018). All experts
     are computed at once from one ``(d, num_experts, expert_units)`` kernel.
 
-    Taught in the chapter 'Architectures beyond one shared trunk'.
+    Taught in :doc:`/book/part1_multitask/04_architectures`.
 
     Args:
         num_experts: Number of experts ``E``.
@@ -144,7 +144,7 @@ def build_mixture_of_experts(
     gate and every tower reads the same mixture. Read the gates with
     ``model.get_layer("experts").gate_weights(x)``, in task order.
 
-    Taught in the chapter 'Architectures beyond one shared trunk'.
+    Taught in :doc:`/book/part1_multitask/04_architectures`.
 
     Args:
         input_dim: Number of input features ``d``.

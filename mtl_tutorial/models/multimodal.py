@@ -1,9 +1,10 @@
 """Multi-modal models: one encoder per modality, a fusion strategy, a tower and head per task.
 
-Taught in Part II. ``build_fusion_model`` builds every fusion strategy the chapters compare from the same
-parts, so that a comparison changes only the way the modalities meet. Each strategy is one small function
-of the table ``_STRATEGIES``, from the parts (``_Parts``: the inputs, the encoders' features, the
-settings) to the tasks' outputs; :data:`~mtl_tutorial.models.FUSIONS` lists the table's names:
+Taught in :doc:`/book/part2_multimodal/02_fusion`. ``build_fusion_model`` builds every fusion strategy the
+chapters compare from the same parts, so that a comparison changes only the way the modalities meet. Each
+strategy is one small function of the table ``_STRATEGIES``, from the parts (``_Parts``: the inputs, the
+encoders' features, the settings) to the tasks' outputs; :data:`~mtl_tutorial.models.FUSIONS` lists the
+table's names:
 
 - ``"early"``: the modalities' raw inputs are flattened and concatenated, then one shared network reads
   them (input-level fusion);

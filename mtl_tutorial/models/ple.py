@@ -1,6 +1,6 @@
 """Customized gate control (CGC), the level that Progressive Layered Extraction (PLE) stacks.
 
-Taught in the chapter 'Architectures beyond one shared trunk'. Unlike a mixture of experts, where every
+Taught in :doc:`/book/part1_multitask/04_architectures`. Unlike a mixture of experts, where every
 gate may use every expert, CGC gives each task experts of its own beside experts shared by all tasks;
 a task's gate mixes only its own and the shared experts (Tang et al., "Progressive layered extraction
 (PLE): a novel multi-task learning (MTL) model for personalized recommendations", RecSys 2020).
@@ -45,7 +45,7 @@ class CustomizedGateControl(layers.Layer):
     another level can be stacked on top: that stack is PLE. The last (or only)
     level has ``output_shared=False``.
 
-    Taught in the chapter 'Architectures beyond one shared trunk'.
+    Taught in :doc:`/book/part1_multitask/04_architectures`.
 
     Args:
         num_tasks: Number of tasks ``K``.
@@ -229,7 +229,7 @@ def build_ple(
     ``num_levels=1`` is CGC. With two tasks, the defaults give each level as
     many experts as the default MMoE (2 x 2 own + 4 shared = 8).
 
-    Taught in the chapter 'Architectures beyond one shared trunk'.
+    Taught in :doc:`/book/part1_multitask/04_architectures`.
 
     Args:
         input_dim: Number of input features ``d``.

@@ -1,9 +1,9 @@
 """Hard parameter sharing: layers shared by every task, then each task's own head.
 
-``build_shared_trunk`` (taught in chapter 1) generalises the blog post's model (Dense 128 -> Dense 64 shared
-trunk, a linear regression head and a softmax classification head) to any set of named tasks.
-``build_shared_bottom`` (taught in the chapter 'Architectures beyond one shared trunk') is the baseline of
-the mixtures of experts: one shared layer, then a small tower and a head per task.
+``build_shared_trunk`` (taught in :doc:`/book/part1_multitask/01_why_several_tasks`) generalises the blog
+post's model (Dense 128 -> Dense 64 shared trunk, a linear regression head and a softmax classification head)
+to any set of named tasks. ``build_shared_bottom`` (taught in :doc:`/book/part1_multitask/04_architectures`)
+is the baseline of the mixtures of experts: one shared layer, then a small tower and a head per task.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def build_shared_bottom(
     as many weights as those experts (their gates aside); its towers read 128
     features rather than 16, so the whole model is somewhat larger.
 
-    Taught in the chapter 'Architectures beyond one shared trunk'.
+    Taught in :doc:`/book/part1_multitask/04_architectures`.
 
     Args:
         input_dim: Number of input features ``d``.
