@@ -11,7 +11,7 @@ own:
 - white backgrounds (legible in the theme's dark mode too), light grids, no top and right spines.
 
 Axis labels name the quantity and its unit or scale, e.g. ``"MAE (g)"`` or ``"accuracy (higher is
-better)"``; :func:`figure_problems` lists what a figure lacks.
+better)"``.
 """
 
 from __future__ import annotations
@@ -80,62 +80,9 @@ def use_book_style() -> None:
     plt.rcParams.update(STYLE)
 
 
-@check_types
-def figure_problems(fig: Figure) -> list[str]:
-    """What keeps a figure from meeting the book's style; an empty list when nothing does.
-
-    Checks that the figure is at most :data:`BOOK_WIDTH` wide, that every panel that shows data has
-    both axes labelled (panels with ticks turned off, such as images, are exempt), and that no text is
-    smaller than 7 points.
-
-    Args:
-        fig: A Matplotlib figure.
-
-    Returns:
-        One sentence per problem found.
-    """
-    problems = []
-    width = fig.get_figwidth()
-    if width > BOOK_WIDTH + 1e-6:
-        problems.append(f"the figure is {width:.1f} in wide, more than {BOOK_WIDTH} in")
-    for number, ax in enumerate(fig.axes, start=1):
-        if not ax.get_visible() or not ax.axison or _is_colorbar(ax):
-            continue
-        for axis, label in (("x", ax.get_xlabel()), ("y", ax.get_ylabel())):
-            ticks = getattr(ax, f"get_{axis}ticklabels")()
-            shown = any(t.get_visible() and t.get_text() for t in ticks)
-            if not label and shown and not _shares_label(ax, axis):
-                problems.append(
-                    f"panel {number} ({ax.get_title()!r}) has no {axis} label"
-                )
-    small = sorted(
-        {
-            round(t.get_fontsize(), 1)
-            for t in fig.findobj(plt.Text)
-            if t.get_text() and t.get_fontsize() < 7
-        }
-    )
-    if small:
-        problems.append(f"text smaller than 7 points: {small}")
-    return problems
-
-
 def _row_width(panels: int, each: float, *, extra: float = 0.0) -> float:
     """Width of a row of ``panels`` panels of ``each`` inches (plus ``extra``), at most the book's."""
     return min(BOOK_WIDTH, panels * each + extra)
-
-
-def _is_colorbar(ax: Axes) -> bool:
-    return hasattr(ax, "_colorbar")
-
-
-def _shares_label(ax: Axes, axis: str) -> bool:
-    """Whether another panel in the same row (y) or column (x) carries the label for this one."""
-    shared = ax.get_shared_x_axes() if axis == "x" else ax.get_shared_y_axes()
-    return any(
-        other is not ax and getattr(other, f"get_{axis}label")()
-        for other in shared.get_siblings(ax)
-    )
 
 
 History = keras.callbacks.History | Mapping[str, Sequence[float]]

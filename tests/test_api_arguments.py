@@ -101,7 +101,7 @@ VALID = {
     "data.load_multimodal_digits": lambda: ((), {}),
     "data.make_correlated_tasks": lambda: ((200,), {"input_dim": 5}),
     "data.make_two_views": lambda: ((200,), {}),
-    "data.task_weights": lambda: ((0.5,), {"input_dim": 5}),
+    "data.task_directions": lambda: ((0.5,), {"input_dim": 5}),
     "data.stratified_split": lambda: (
         (50,),
         {"labels": None, "val_fraction": 0.2, "test_fraction": 0.2, "seed": 0},
@@ -185,7 +185,6 @@ VALID = {
     "plots.plot_paired_seeds": lambda: ((_results(), TASKS), {"split": "test"}),
     "plots.plot_tradeoff": lambda: ((_results(), TASKS), {"split": "test"}),
     "plots.plot_against": lambda: ((_results(), "seed"), {}),
-    "plots.figure_problems": lambda: ((plt.figure(figsize=(3, 2)),), {}),
     "plots.task_curve": lambda: (({"kind_loss": [1.0, 0.5]}, "kind"), {}),
     "plots.plot_task_curves": lambda: (
         ({"a": {"kind_loss": [1.0, 0.5]}}, TASKS[:1]),
@@ -287,7 +286,7 @@ def test_a_bad_argument_is_refused_with_a_useful_message(name, argument, bad):
 # Number parameters for which a negative value is meaningful, with the reason.
 NEGATIVE_ALLOWED = {
     ("data.make_correlated_tasks", "correlation"): "a cosine, in [-1, 1]",
-    ("data.task_weights", "correlation"): "a cosine, in [-1, 1]",
+    ("data.task_directions", "correlation"): "a cosine, in [-1, 1]",
 }
 
 

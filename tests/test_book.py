@@ -318,8 +318,8 @@ def test_a_notebook_nbmake_executed_is_found_in_the_book_cache(tmp_path):
 
 
 def test_every_taught_in_reference_links_a_chapter_of_the_book():
-    # "Taught in chapter 1" is ambiguous (each part restarts its numbering) and nothing checks free text: a
-    # reference is a :doc: link to a page of the table of contents (the -W -n build resolves the rendered ones).
+    # "Taught in chapter 1" is ambiguous (each part restarts its numbering) and nothing checks free text:
+    # a reference is a :doc: link to a page of the table of contents (the -W -n build resolves those shown).
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     pages = {f"/{page}" for page in [toc["root"], *_toc_files(toc["parts"])]}
     links, free = [], []

@@ -1,3 +1,4 @@
+import matplotlib.text
 import numpy as np
 import pandas as pd
 import pytest
@@ -259,6 +260,61 @@ def test_use_book_style_sets_palette_size_and_background():
         plt.close(fig)
 
 
+# What the book's style asks of every figure; the helpers' figures are checked against it below.
+def figure_problems(fig) -> list[str]:
+    """What keeps a figure from meeting the book's style; an empty list when nothing does.
+
+    Checks that the figure is at most ``mtl.plots.BOOK_WIDTH`` wide, that every panel that shows data has
+    both axes labelled (panels with ticks turned off, such as images, are exempt), and that no text is
+    smaller than 7 points.
+
+    Args:
+        fig: A Matplotlib figure.
+
+    Returns:
+        One sentence per problem found.
+    """
+    problems = []
+    width = fig.get_figwidth()
+    if width > mtl.plots.BOOK_WIDTH + 1e-6:
+        problems.append(
+            f"the figure is {width:.1f} in wide, more than {mtl.plots.BOOK_WIDTH} in"
+        )
+    for number, ax in enumerate(fig.axes, start=1):
+        if not ax.get_visible() or not ax.axison or _is_colorbar(ax):
+            continue
+        for axis, label in (("x", ax.get_xlabel()), ("y", ax.get_ylabel())):
+            ticks = getattr(ax, f"get_{axis}ticklabels")()
+            shown = any(t.get_visible() and t.get_text() for t in ticks)
+            if not label and shown and not _shares_label(ax, axis):
+                problems.append(
+                    f"panel {number} ({ax.get_title()!r}) has no {axis} label"
+                )
+    small = sorted(
+        {
+            round(t.get_fontsize(), 1)
+            for t in fig.findobj(matplotlib.text.Text)
+            if t.get_text() and t.get_fontsize() < 7
+        }
+    )
+    if small:
+        problems.append(f"text smaller than 7 points: {small}")
+    return problems
+
+
+def _is_colorbar(ax) -> bool:
+    return hasattr(ax, "_colorbar")
+
+
+def _shares_label(ax, axis: str) -> bool:
+    """Whether another panel in the same row (y) or column (x) carries the label for this one."""
+    shared = ax.get_shared_x_axes() if axis == "x" else ax.get_shared_y_axes()
+    return any(
+        other is not ax and getattr(other, f"get_{axis}label")()
+        for other in shared.get_siblings(ax)
+    )
+
+
 def test_figure_problems_finds_wide_figures_unlabelled_axes_and_small_text():
     import matplotlib.pyplot as plt
 
@@ -268,7 +324,7 @@ def test_figure_problems_finds_wide_figures_unlabelled_axes_and_small_text():
     axes[1].plot([0, 1])
     axes[1].set_xlabel("epoch")
     axes[1].text(0, 0, "tiny", fontsize=5)
-    problems = mtl.plots.figure_problems(fig)
+    problems = figure_problems(fig)
     assert any("9.0 in wide" in p for p in problems)
     assert any("panel 2" in p and "no y label" in p for p in problems)
     assert any("smaller than 7 points" in p for p in problems)
@@ -278,7 +334,7 @@ def test_figure_problems_finds_wide_figures_unlabelled_axes_and_small_text():
     fig, ax = plt.subplots(figsize=(4, 3))
     ax.imshow(np.zeros((8, 8)))
     ax.set_axis_off()  # an image without axes needs no labels
-    assert mtl.plots.figure_problems(fig) == []
+    assert figure_problems(fig) == []
     plt.close(fig)
 
 
@@ -330,5 +386,5 @@ def test_every_helper_figure_meets_the_book_style(name):
     with plt.rc_context():
         mtl.plots.use_book_style()
         fig = _helper_figures()[name]()
-        assert mtl.plots.figure_problems(fig) == []
+        assert figure_problems(fig) == []
         plt.close(fig)

@@ -68,7 +68,7 @@ def test_correlated_tasks_shapes_dtypes_and_seeds(n, num_tasks, extra_dims, p, s
     seed=seeds,
 )
 def test_task_weights_have_the_promised_cosine(p, num_tasks, input_dim, seed):
-    w = mtl.data.task_weights(p, num_tasks=num_tasks, input_dim=input_dim, seed=seed)
+    w = mtl.data.task_directions(p, num_tasks=num_tasks, input_dim=input_dim, seed=seed)
     assert w.shape == (num_tasks, input_dim)
     unit = w / np.linalg.norm(w, axis=1, keepdims=True)
     np.testing.assert_allclose(unit[1:] @ unit[0], p, atol=1e-9)

@@ -6,7 +6,7 @@ import mtl_tutorial as mtl
 
 @pytest.mark.parametrize("p", [-0.5, 0.0, 0.3, 0.9, 1.0])
 def test_weights_have_the_promised_cosine_and_norm(p):
-    weights = mtl.data.task_weights(p, num_tasks=2, input_dim=20, scale=2.0, seed=3)
+    weights = mtl.data.task_directions(p, num_tasks=2, input_dim=20, scale=2.0, seed=3)
     norms = np.linalg.norm(weights, axis=1)
     np.testing.assert_allclose(norms, 2.0, rtol=1e-10)
     assert weights[0] @ weights[1] / (norms[0] * norms[1]) == pytest.approx(
@@ -15,7 +15,7 @@ def test_weights_have_the_promised_cosine_and_norm(p):
 
 
 def test_more_tasks_correlate_with_the_first():
-    weights = mtl.data.task_weights(0.6, num_tasks=4, input_dim=10)
+    weights = mtl.data.task_directions(0.6, num_tasks=4, input_dim=10)
     cosines = weights @ weights.T
     np.testing.assert_allclose(cosines[0, 1:], 0.6, atol=1e-10)
     np.testing.assert_allclose(cosines[1, 2:], 0.36, atol=1e-10)

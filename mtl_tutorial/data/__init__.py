@@ -10,7 +10,7 @@ from mtl_tutorial.data.splits import MultiTaskData, Split, stratified_split
 from mtl_tutorial.data.synthetic import (
     label_correlation,
     make_correlated_tasks,
-    task_weights,
+    task_directions,
 )
 from mtl_tutorial.data.two_views import make_two_views
 
@@ -23,5 +23,5 @@ __all__ = [
     "make_correlated_tasks",
     "make_two_views",
     "stratified_split",
-    "task_weights",
+    "task_directions",
 ]

@@ -16,7 +16,7 @@ from mtl_tutorial.validation import check_types
 
 
 @check_types
-def task_weights(
+def task_directions(
     correlation: float,
     *,
     num_tasks: int = 2,
@@ -24,7 +24,7 @@ def task_weights(
     scale: float = 1.0,
     seed: int = 0,
 ) -> np.ndarray:
-    """The tasks' weight vectors ``w_k``, with cosine similarity ``correlation`` to ``w_1``.
+    """The tasks' directions ``w_k`` (their targets' weight vectors), with cosine ``correlation`` to ``w_1``.
 
     Draws orthonormal ``u_1, ..., u_K`` (a QR decomposition of a Gaussian matrix) and sets
 
@@ -79,7 +79,7 @@ def make_correlated_tasks(
 ) -> MultiTaskData:
     """Regression tasks with controllable relatedness (Ma et al. 2018, section 3.2).
 
-    With ``W = task_weights(correlation, ...)``, inputs ``x ~ N(0, I_d)`` and, for task ``k``,
+    With ``W = task_directions(correlation, ...)``, inputs ``x ~ N(0, I_d)`` and, for task ``k``,
 
     ``y_k = w_k.x + sum_{i=1..m} sin(alpha_i * w_k.x + beta_i) + eps``, ``eps ~ N(0, noise_std**2)``,
 
@@ -117,7 +117,7 @@ def make_correlated_tasks(
         raise ValueError(
             f"num_sines must be a non-negative integer; got num_sines={num_sines!r}."
         )
-    weights = task_weights(
+    weights = task_directions(
         correlation, num_tasks=num_tasks, input_dim=input_dim, scale=scale, seed=seed
     )
     noise = np.asarray(noise_std, dtype=float)
