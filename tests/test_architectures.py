@@ -262,33 +262,8 @@ def test_builders_output_a_dict_of_task_heads(builder, two_tasks):
         assert model.get_layer(task.name).units == task.output_units
 
 
-def _layer_model(kind: str) -> keras.Model:
-    """A small functional model around one of the layers."""
-    inputs = keras.Input(shape=(5,))
-    if kind == "cross_stitch":
-        columns = [keras.layers.Dense(4, name=n)(inputs) for n in ("a", "b")]
-        outputs = CrossStitch(0.8)(columns)
-    elif kind == "moe":
-        outputs = MixtureOfExperts(3, 4, num_gates=2)(inputs)
-    else:
-        cgc = CustomizedGateControl(2, 2, 1, 4, output_shared=True)
-        outputs = CustomizedGateControl(2, 1, 2, 3)(cgc(inputs))
-    return keras.Model(inputs, outputs)
-
-
-@pytest.mark.parametrize("kind", ["cross_stitch", "moe", "cgc"])
-def test_layers_save_and_load_in_safe_mode(tmp_path, kind):
-    model = _layer_model(kind)
-    path = tmp_path / "m.keras"
-    model.save(path)
-    again = keras.models.load_model(path)
-    x = _normal(np.random.default_rng(12), 3, 5)
-    for before, after in zip(model(x), again(x), strict=True):
-        np.testing.assert_array_equal(before, after)
-
-
 @pytest.mark.parametrize("builder", BUILDERS)
-def test_builders_save_load_and_train(tmp_path, builder, two_tasks):
+def test_builders_train(builder, two_tasks):
     rng = np.random.default_rng(13)
     x = _normal(rng, 64, 5)
     y = {"kind": rng.integers(0, 3, size=64), "size": x @ _normal(rng, 5, 1)}
@@ -299,12 +274,6 @@ def test_builders_save_load_and_train(tmp_path, builder, two_tasks):
     history = model.fit(x, y, batch_size=64, epochs=15, verbose=0)
     after = model.evaluate(x, y, verbose=0, return_dict=True)["loss"]
     assert np.isfinite(history.history["loss"]).all() and after < 0.9 * before
-    path = tmp_path / "m.keras"
-    model.save(path)
-    again = keras.models.load_model(path)
-    for name, value in model.predict(x, verbose=0).items():
-        assert np.isfinite(value).all()
-        np.testing.assert_array_equal(again.predict(x, verbose=0)[name], value)
 
 
 # --- Bad arguments -----------------------------------------------------------

@@ -59,7 +59,7 @@ def test_post_model_refuses_bad_arguments():
         )
 
 
-def test_capstone_trains_round_trips_and_handles_a_missing_modality(digits, tmp_path):
+def test_capstone_trains_and_handles_a_missing_modality(digits):
     mtl.set_seed(0)
     model = build_capstone(
         digits.input_shapes, digits.tasks, rule=mtl.rules.Uncertainty()
@@ -73,15 +73,7 @@ def test_capstone_trains_round_trips_and_handles_a_missing_modality(digits, tmp_
     )
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert mtl.metrics.evaluate_tasks(model, digits, "test")["digit"] > 0.3
-    path = tmp_path / "capstone.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded.rule, mtl.rules.Uncertainty)
     x = {k: v[:16] for k, v in digits.test.x.items()}
-    for task, values in model.predict(x, verbose=0).items():
-        np.testing.assert_allclose(
-            loaded.predict(x, verbose=0)[task], values, rtol=1e-5, atol=1e-6
-        )
     # Zeros for the audio: its features are zeroed, as modality dropout taught the model.
     no_audio = dict(x, audio=np.zeros_like(x["audio"]))
     inner = keras.Model(

@@ -53,7 +53,7 @@ def _encoders(width=8):
     return image, audio
 
 
-def test_dual_encoder_learns_to_retrieve_and_round_trips(tmp_path):
+def test_dual_encoder_learns_to_retrieve():
     data = mtl.data.load_multimodal_digits(("digit",), seed=0)
     mtl.set_seed(0)
     model = DualEncoder(*_encoders(), names=("image", "audio"), temperature=0.2)
@@ -75,13 +75,6 @@ def test_dual_encoder_learns_to_retrieve_and_round_trips(tmp_path):
     assert "temperature" in history.history
     after = recall(model)
     assert after > 0.2 and after > before + 0.1  # chance is about 0.1
-    path = tmp_path / "dual.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert recall(loaded) == pytest.approx(after)
-    assert float(loaded.temperature) == pytest.approx(
-        float(model.temperature), rel=1e-6
-    )
 
 
 def test_dual_encoder_refuses_bad_arguments():

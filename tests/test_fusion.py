@@ -108,22 +108,13 @@ def _two_modality_model():
     return keras.Model([image, audio], {"digit": out})
 
 
-def test_a_model_with_every_fusion_layer_trains_and_round_trips(tmp_path):
+def test_a_model_with_every_fusion_layer_trains():
     data = mtl.data.load_multimodal_digits(("digit",), seed=0)
     mtl.set_seed(0)
     model = _two_modality_model()
     mtl.training.compile_for_tasks(model, data.tasks, learning_rate=1e-2)
     history = model.fit(data.train.x, data.train.y, epochs=3, batch_size=64, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
-    path = tmp_path / "fusion.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)  # default safe_mode
-    np.testing.assert_allclose(
-        model.predict(data.test.x, verbose=0)["digit"],
-        loaded.predict(data.test.x, verbose=0)["digit"],
-        rtol=1e-5,
-        atol=1e-6,
-    )
 
 
 def test_presence_marks_all_zero_inputs_as_missing():

@@ -48,15 +48,6 @@ def test_the_trunk_is_shared_both_heads_reach_it(two_tasks):
         assert gradient is not None and float(tf.reduce_sum(tf.abs(gradient))) > 1e-4
 
 
-def test_model_saves_and_loads(tmp_path, two_tasks):
-    model = mtl.models.build_shared_trunk(3, two_tasks, hidden_units=(4,))
-    path = tmp_path / "model.keras"
-    model.save(path)
-    again = keras.models.load_model(path)
-    x = np.random.default_rng(0).normal(size=(2, 3)).astype("float32")
-    np.testing.assert_allclose(model(x)["size"], again(x)["size"], rtol=1e-6)
-
-
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -15,7 +15,7 @@ def digits():
 
 
 @pytest.mark.parametrize("fusion", FUSIONS)
-def test_every_fusion_trains_and_round_trips(fusion, digits, tmp_path):
+def test_every_fusion_trains(fusion, digits):
     mtl.set_seed(0)
     dropout = 0.0 if fusion == "early" else 0.2
     model = build_fusion_model(
@@ -30,15 +30,6 @@ def test_every_fusion_trains_and_round_trips(fusion, digits, tmp_path):
         digits.train.x, digits.train.y, epochs=2, batch_size=64, verbose=0
     )
     assert history.history["loss"][-1] < history.history["loss"][0]
-    path = tmp_path / f"{fusion}.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    before, after = (
-        model.predict(digits.test.x, verbose=0),
-        loaded.predict(digits.test.x, verbose=0),
-    )
-    for task in ("digit", "ink"):
-        np.testing.assert_allclose(before[task], after[task], rtol=1e-5, atol=1e-6)
 
 
 def test_late_fusion_averages_each_modalitys_predictions(digits):
@@ -113,7 +104,7 @@ def test_bad_arguments_are_refused(kwargs, message):
 
 
 @pytest.mark.parametrize("fusion", ["intermediate", "gmu", "late"])
-def test_a_missing_modality_is_left_out(fusion, digits, tmp_path):
+def test_a_missing_modality_is_left_out(fusion, digits):
     # With allow_missing, zeros for the audio give the features (or, for late fusion, the predictions)
     # the model would have without the audio, whatever the audio encoder makes of zeros.
     mtl.set_seed(0)
@@ -131,10 +122,6 @@ def test_a_missing_modality_is_left_out(fusion, digits, tmp_path):
         # Present audio still matters.
         full = digits.test.rows(np.arange(6))
         assert not np.allclose(model(full.x)["digit"], out["digit"])
-    path = tmp_path / f"{fusion}.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(loaded(no_audio.x)["digit"], out["digit"], rtol=1e-5)
 
 
 def test_without_allow_missing_zeros_are_just_inputs(digits):

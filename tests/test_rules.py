@@ -190,7 +190,7 @@ def _model(data, rule, seed=0):
 
 
 @pytest.mark.parametrize("rule_name", list(RULES))
-def test_every_rule_trains_logs_and_round_trips(rule_name, correlated, tmp_path):
+def test_every_rule_trains_and_logs(rule_name, correlated):
     model = _model(correlated, _example(rule_name, correlated))
     dataset = mtl.training.to_dataset(
         correlated.train, batch_size=64, shuffle=True, seed=0
@@ -224,22 +224,6 @@ def test_every_rule_trains_logs_and_round_trips(rule_name, correlated, tmp_path)
     )
     assert evaluated["task_1_loss"] == pytest.approx(
         logs["val_task_1_loss"][-1], rel=1e-5
-    )
-
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)  # default safe_mode
-    assert type(loaded.rule) is type(model.rule)
-    for a, b in zip(model.rule.weights, loaded.rule.weights, strict=True):
-        np.testing.assert_array_equal(a, b)
-    before = model.predict(correlated.test.x, verbose=0)
-    after = loaded.predict(correlated.test.x, verbose=0)
-    for name in before:
-        np.testing.assert_allclose(before[name], after[name], rtol=1e-6)
-    assert loaded.evaluate(
-        correlated.val.x, correlated.val.y, verbose=0
-    ) == pytest.approx(
-        model.evaluate(correlated.val.x, correlated.val.y, verbose=0), rel=1e-5
     )
 
 
