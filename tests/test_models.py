@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import mtl_tutorial as mtl
+from tests.model_catalogue import BUILDERS, TASKS, case_id, cases
 
 
 def test_shared_trunk_matches_the_seed_architecture(two_tasks):
@@ -71,85 +72,11 @@ def test_bad_arguments_are_refused(two_tasks, kwargs, message):
 
 # --- Every builder, under mixed precision --------------------------------------------------
 
-TASKS = (
-    mtl.Task("kind", "classification", num_classes=3),
-    mtl.Task("size", "regression", unit="cm"),
-)
-SHAPES = {"image": (4, 4, 1), "audio": (5,)}
-_RNG = np.random.default_rng(0)
-FLAT = _RNG.normal(size=(3, 5)).astype("float32")
-PAIRED = {m: _RNG.normal(size=(3, *s)).astype("float32") for m, s in SHAPES.items()}
-PAIRED["audio"][0] = 0.0  # one example without its audio
 
-
-def _fusion_cases() -> dict:
-    cases = {}
-    for fusion in mtl.models.FUSIONS:
-        for missing in (False, True):
-            cases[f"{fusion}, allow_missing={missing}"] = (
-                lambda f=fusion, m=missing: mtl.models.build_fusion_model(
-                    SHAPES, TASKS, f, units=8, allow_missing=m
-                ),
-                PAIRED,
-            )
-        if fusion != "early":  # early fusion refuses modality dropout
-            cases[f"{fusion}, modality dropout"] = (
-                lambda f=fusion: mtl.models.build_fusion_model(
-                    SHAPES, TASKS, f, units=8, modality_dropout=0.5, allow_missing=True
-                ),
-                PAIRED,
-            )
-        cases[f"{fusion}, audio only"] = (
-            lambda f=fusion: mtl.models.build_fusion_model(
-                {"audio": (5,)}, TASKS, f, units=8
-            ),
-            {"audio": PAIRED["audio"]},
-        )
-    return cases
-
-
-# Every builder of mtl.models, with valid arguments: a new builder must be added here.
-MIXED_PRECISION_CASES = {
-    "build_shared_trunk": {
-        "": (lambda: mtl.models.build_shared_trunk(5, TASKS, (8,)), FLAT)
-    },
-    "build_shared_bottom": {
-        "": (lambda: mtl.models.build_shared_bottom(5, TASKS, 8), FLAT)
-    },
-    "build_cross_stitch": {
-        "": (lambda: mtl.models.build_cross_stitch(5, TASKS, (8, 4)), FLAT)
-    },
-    "build_mixture_of_experts": {
-        "MMoE": (lambda: mtl.models.build_mixture_of_experts(5, TASKS, 3, 4), FLAT),
-        "OMoE": (
-            lambda: mtl.models.build_mixture_of_experts(
-                5, TASKS, 3, 4, multi_gate=False
-            ),
-            FLAT,
-        ),
-    },
-    "build_ple": {"": (lambda: mtl.models.build_ple(5, TASKS, 2, 2, 1, 4), FLAT)},
-    "build_fusion_model": _fusion_cases(),
-    "build_capstone": {
-        "": (lambda: mtl.models.build_capstone(SHAPES, TASKS, units=8), PAIRED)
-    },
-    "build_post_model": {
-        f"fuse={fuse}": (
-            lambda f=fuse: mtl.models.build_post_model(
-                SHAPES, TASKS[1], TASKS[0], fuse=f
-            ),
-            PAIRED,
-        )
-        for fuse in (False, True)
-    },
-}
-
-
-def test_every_builder_has_a_mixed_precision_case():
+def test_every_builder_is_in_the_catalogue():
     builders = {n for n in mtl.models.__all__ if n.startswith("build_")}
-    assert builders == set(MIXED_PRECISION_CASES), (
-        f"add valid arguments to MIXED_PRECISION_CASES for "
-        f"{sorted(builders - set(MIXED_PRECISION_CASES))}"
+    assert builders == set(BUILDERS), (
+        f"add valid arguments to tests/model_catalogue.py for {sorted(builders - set(BUILDERS))}"
     )
 
 
@@ -172,16 +99,11 @@ def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
 
 
 @pytest.mark.parametrize(
-    ("builder", "case"),
-    [
-        pytest.param(builder, case, id=f"{builder}-{case}" if case else builder)
-        for builder, cases in MIXED_PRECISION_CASES.items()
-        for case in cases
-    ],
+    ("builder", "case"), [pytest.param(*c, id=case_id(*c)) for c in cases()]
 )
 @pytest.mark.usefixtures("mixed_bfloat16")
 def test_outputs_are_float32_under_mixed_precision(builder, case):
-    build, x = MIXED_PRECISION_CASES[builder][case]
+    build, x = BUILDERS[builder][case]
     model = build()
     network = getattr(model, "network", model)  # a MultiTaskModel wraps its network
     assert any(layer.compute_dtype == "bfloat16" for layer in _all_layers(network))
