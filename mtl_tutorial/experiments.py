@@ -36,7 +36,13 @@ from threadpoolctl import threadpool_limits
 from mtl_tutorial.data.splits import MultiTaskData, Split
 from mtl_tutorial.metrics import delta_m, evaluate_tasks, task_metric
 from mtl_tutorial.tasks import Task, check_tasks
-from mtl_tutorial.validation import check_number, check_positive_int, check_types
+from mtl_tutorial.validation import (
+    check_int,
+    check_number,
+    check_positive_int,
+    check_seed,
+    check_types,
+)
 
 Scores = Mapping[str, Mapping[str, float]]
 COLUMNS: tuple[str, ...] = ("seed", "model", "task", "split", "value")
@@ -192,16 +198,13 @@ def train_over_seeds(
     Returns:
         A long table with columns ``seed, model, task, split, value``, splits ``"val"`` and ``"test"``.
     """
-    seeds = _check_seeds(seeds)
-    if (
-        isinstance(epochs, bool)
-        or not isinstance(epochs, int | np.integer)
-        or epochs < 0
-    ):
+    seeds = [check_seed(seed, f"seeds[{i}]") for i, seed in enumerate(seeds)]
+    if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(
-            f"epochs must be a non-negative integer, e.g. 50; got epochs={epochs!r}."
+            f"seeds must be a non-empty sequence of distinct non-negative integers; got {seeds!r}."
         )
-    check_positive_int(batch_size, "batch_size", 32)
+    epochs = check_int(epochs, "epochs", 50, low=0)
+    batch_size = check_positive_int(batch_size, "batch_size", 32)
     check_number(learning_rate, "learning_rate", 1e-3, low=0, low_open=True)
     if not targets and score is None:
         raise ValueError(
@@ -472,7 +475,7 @@ def t_quantile(n: int, level: float = LEVEL) -> float:
     A 95 % interval for a mean of ``n`` paired differences is ``mean ± t_quantile(n) * sd / sqrt(n)``:
     2.78 for five seeds, 2.26 for ten, 1.96 in the limit.
     """
-    if not isinstance(n, int | np.integer) or n < 2:
+    if n < 2:
         raise ValueError(
             f"n must be an integer of at least 2 (paired seeds); got n={n!r}."
         )
@@ -487,7 +490,7 @@ def sign_test_p(wins: int, n: int) -> float:
     With ``n`` seeds it cannot go below ``2 / 2**n``: 1/16 for five seeds, whatever the differences.
     """
     check_positive_int(n, "n", 5)
-    if not isinstance(wins, int | np.integer) or not 0 <= wins <= n:
+    if not 0 <= wins <= n:
         raise ValueError(
             f"wins must be an integer between 0 and n={n}; got wins={wins!r}."
         )
@@ -771,9 +774,10 @@ class ComparisonLog:
     def __init__(self) -> None:
         self.entries: dict[str, Comparison] = {}
 
+    @check_types
     def add(self, label: str, comparison: Comparison) -> Comparison:
         """Record ``comparison`` under ``label`` (each label once) and return it."""
-        if not isinstance(label, str) or not label:
+        if not label:
             raise ValueError(f"label must be a non-empty string; got label={label!r}.")
         if not isinstance(comparison, Comparison):
             raise ValueError(
@@ -816,15 +820,6 @@ class ComparisonLog:
 
 
 # --- Checks --------------------------------------------------------------------------------------------
-
-
-def _check_seeds(seeds: Sequence[int]) -> list[int]:
-    seeds = [int(s) for s in seeds]
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise ValueError(
-            f"seeds must be a non-empty sequence of distinct non-negative integers; got {seeds!r}."
-        )
-    return seeds
 
 
 def _check_split_name(split: str) -> None:

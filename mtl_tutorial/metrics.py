@@ -14,7 +14,7 @@ from sklearn.metrics import accuracy_score, mean_absolute_error
 
 from mtl_tutorial.data.splits import MultiTaskData
 from mtl_tutorial.tasks import Task, check_tasks
-from mtl_tutorial.validation import check_types
+from mtl_tutorial.validation import check_int, check_types
 
 
 @check_types
@@ -174,8 +174,7 @@ def recall_at_k(
             f"got shapes {queries.shape} and {candidates.shape}."
         )
     n = len(queries)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
-        raise ValueError(f"k must be an integer between 1 and {n}; got k={k!r}.")
+    k = check_int(k, "k", low=1, high=n)
     q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
     c = candidates / np.maximum(
         np.linalg.norm(candidates, axis=1, keepdims=True), 1e-12

@@ -147,12 +147,14 @@ class MultiTaskModel(keras.Model):
 
     @check_types
     def __init__(
-        self, network: keras.Model, tasks: Sequence[Task], rule=None, **kwargs
+        self,
+        network: keras.Model,
+        tasks: Sequence[Task],
+        rule: Rule | None = None,
+        **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         tasks = check_tasks(tasks)
-        if not isinstance(network, keras.Model):
-            raise ValueError(f"network must be a keras.Model; got network={network!r}.")
         names = task_names(tasks)
         if sorted(network.output_names) != sorted(names):
             raise ValueError(
@@ -160,10 +162,6 @@ class MultiTaskModel(keras.Model):
                 f"{sorted(names)}."
             )
         rule = Equal() if rule is None else rule
-        if not isinstance(rule, Rule):
-            raise ValueError(
-                f"rule must be an mtl_tutorial.rules.Rule, e.g. Equal(); got rule={rule!r}."
-            )
         self.network = network
         self.tasks = tasks
         self.rule = rule

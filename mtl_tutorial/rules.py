@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from mtl_tutorial.validation import check_number, check_types
+from mtl_tutorial.validation import check_number, check_seed, check_types
 
 __all__ = [
     "DWA",
@@ -148,7 +148,7 @@ class Static(Rule):
     @check_types
     def __init__(self, weights: Mapping[str, float], **kwargs) -> None:
         super().__init__(**kwargs)
-        if not isinstance(weights, Mapping) or not weights:
+        if len(weights) == 0:
             raise ValueError(
                 f"weights must map task names to numbers, e.g. {{'a': 1.0}}; got weights={weights!r}."
             )
@@ -388,7 +388,7 @@ class PCGrad(Rule):
     @check_types
     def __init__(self, seed: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.seed = int(seed)  # check_types has refused non-integers and negatives
+        self.seed = check_seed(seed)
 
     @staticmethod
     def project(gradients, order):

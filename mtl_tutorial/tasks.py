@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from mtl_tutorial.validation import is_integer
+
 TaskKind = Literal["regression", "classification"]
 TASK_KINDS: tuple[str, ...] = ("regression", "classification")
 
@@ -49,11 +51,13 @@ class Task:
                 f"Task {self.name!r}: kind must be one of {TASK_KINDS}; got kind={self.kind!r}."
             )
         if self.kind == "classification":
-            if not isinstance(self.num_classes, int) or self.num_classes < 2:
+            if not is_integer(self.num_classes) or self.num_classes < 2:
                 raise ValueError(
                     f"Classification task {self.name!r} needs num_classes >= 2; "
                     f"got num_classes={self.num_classes!r}."
                 )
+            # A Python int, as Keras wants for the head's width, also when given a NumPy integer.
+            object.__setattr__(self, "num_classes", int(self.num_classes))
             if self.class_names and len(self.class_names) != self.num_classes:
                 raise ValueError(
                     f"Task {self.name!r}: class_names has {len(self.class_names)} entries but "

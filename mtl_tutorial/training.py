@@ -21,7 +21,13 @@ import tensorflow as tf
 from mtl_tutorial.data.splits import Split
 from mtl_tutorial.multitask_model import MultiTaskModel
 from mtl_tutorial.tasks import Task, check_keys, check_tasks, task_names
-from mtl_tutorial.validation import check_number, check_positive_int, check_types
+from mtl_tutorial.validation import (
+    check_int,
+    check_number,
+    check_positive_int,
+    check_seed,
+    check_types,
+)
 
 
 @check_types
@@ -33,9 +39,7 @@ def set_seed(seed: int, *, deterministic: bool = True) -> None:
     run on the same machine and versions. Code that takes its own ``seed=`` argument (the data loaders)
     does not depend on this global state.
     """
-    keras.utils.set_random_seed(
-        int(seed)
-    )  # check_types has refused non-integers and negatives
+    keras.utils.set_random_seed(check_seed(seed))
     if deterministic:
         tf.config.experimental.enable_op_determinism()
 
@@ -138,10 +142,9 @@ def to_dataset(
         name; of ``(x, y, weights)`` when the split has per-task sample weights (missing labels).
         Pass it to ``fit`` with ``shuffle=False``: the dataset shuffles itself.
     """
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(
-            f"batch_size must be a positive integer; got batch_size={batch_size!r}."
-        )
+    if seed is not None:
+        seed = check_seed(seed)
+    batch_size = check_int(batch_size, "batch_size", low=1)
     if shuffle and seed is None:
         raise ValueError(
             "shuffle=True needs a seed so that runs repeat; got seed=None."
@@ -182,10 +185,7 @@ class Restart:
 
     @check_types
     def __init__(self, model: keras.Model) -> None:
-        if (
-            not isinstance(model, keras.Model)
-            or getattr(model, "optimizer", None) is None
-        ):
+        if getattr(model, "optimizer", None) is None:
             raise ValueError(
                 f"model must be a compiled keras.Model; got model={model!r}."
             )

@@ -10,22 +10,69 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 
+def is_integer(value: object) -> bool:
+    """Whether ``value`` is an integer, Python's or NumPy's, not a ``bool``: what ``check_types`` accepts for
+    an ``int`` parameter."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_number(value: object) -> bool:
+    """Whether ``value`` is a real number, Python's or NumPy's, not a ``bool``: what ``check_types`` accepts
+    for a ``float`` parameter."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def is_positive_int(value: object) -> bool:
     """Whether ``value`` is an integer (Python's or NumPy's, not a ``bool``) of at least 1."""
-    return (
-        isinstance(value, numbers.Integral)
-        and not isinstance(value, bool)
-        and value >= 1
-    )
+    return is_integer(value) and value >= 1
 
 
-def check_positive_int(value: object, argument: str, example: int) -> None:
-    """Raise ``ValueError`` unless ``value`` is a positive ``int`` (not a bool)."""
-    if not is_positive_int(value):
+def check_int(
+    value: object,
+    argument: str,
+    example: int | None = None,
+    *,
+    low: int = 1,
+    high: int | None = None,
+) -> int:
+    """Return ``value`` as an ``int``, or raise ``ValueError`` unless it is an integer in ``[low, high]``.
+
+    NumPy integers are accepted, as ``check_types`` accepts them; booleans are refused. ``high`` ``None``
+    leaves the range open above. The message shows ``example`` when one is given.
+    """
+    if high is not None:
+        wanted = f"an integer between {low} and {high}"
+    elif low == 1:
+        wanted = "a positive integer"
+    elif low == 0:
+        wanted = "a non-negative integer"
+    else:
+        wanted = f"an integer of at least {low}"
+    if not is_integer(value) or value < low or (high is not None and value > high):
+        hint = "" if example is None else f", e.g. {example}"
         raise ValueError(
-            f"{argument} must be a positive integer, e.g. {example}; "
+            f"{argument} must be {wanted}{hint}; got {argument}={value!r}."
+        )
+    return int(value)
+
+
+def check_positive_int(value: object, argument: str, example: int) -> int:
+    """Return ``value`` as an ``int``, or raise ``ValueError`` unless it is a positive integer."""
+    return check_int(value, argument, example, low=1)
+
+
+def check_seed(value: object, argument: str = "seed") -> int:
+    """Return the seed ``value`` as an ``int``, or raise ``ValueError`` unless it is a non-negative integer.
+
+    NumPy's generators and scikit-learn's ``random_state`` refuse negative seeds; every public function
+    that takes a seed calls this first, so the refusal names the argument.
+    """
+    if not is_integer(value) or value < 0:
+        raise ValueError(
+            f"{argument} must be a non-negative integer (as NumPy and scikit-learn require), e.g. 0; "
             f"got {argument}={value!r}."
         )
+    return int(value)
 
 
 def check_number(
@@ -53,11 +100,7 @@ def check_number(
         wanted = f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
     else:
         wanted = "a number"
-    ok = (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and value == value
-    )
+    ok = is_number(value) and value == value
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:
@@ -84,6 +127,7 @@ _DESCRIPTIONS = {
     "bool": ("True or False", "True"),
     "str": ("a string", "'name'"),
     "Task": ("an mtl_tutorial.Task", "mtl.Task('y', 'regression')"),
+    "Rule": ("an mtl_tutorial.rules.Rule", "mtl.rules.Equal()"),
     "Mapping": ("a dict", "{'y': 1.0}"),
     "array": ("an array", "np.arange(4)"),
     "callable": ("a function (something callable)", None),
@@ -107,6 +151,7 @@ _DESCRIPTIONS = {
     "Sequence[float]": ("a sequence of numbers", "(1.0, 2.0)"),
     "Sequence[str]": ("a sequence of strings", "('a', 'b')"),
     "Sequence[bool]": ("a sequence of True/False", "(True, False)"),
+    "Sequence[array]": ("a tuple or list of arrays", None),
 }
 # How annotations are spelled in the package, for kinds spelled more than one way.
 _SPELLINGS = {"np.ndarray": "array", "ArrayLike": "array", "dict": "Mapping"}
@@ -116,7 +161,8 @@ def _kind(annotation: str) -> str | None:
     """The checkable kind of one member of an annotation, e.g. ``"Sequence[Task]"``, or None."""
     a = annotation.strip().replace("typing.", "")
     if a.startswith(("Sequence[", "tuple[")) and a.endswith("]"):
-        a = f"Sequence[{a[a.index('[') + 1 : -1].split(',')[0].strip()}]"
+        inner = a[a.index("[") + 1 : -1].split(",")[0].strip()
+        a = f"Sequence[{_SPELLINGS.get(inner, inner)}]"
     elif a.startswith(("Mapping[", "dict[")):
         a = "Mapping"
     elif a.startswith("Callable"):
@@ -133,13 +179,8 @@ def _predicates() -> dict:
     from matplotlib.figure import Figure
 
     from mtl_tutorial.data.splits import MultiTaskData, Split
+    from mtl_tutorial.rules import Rule
     from mtl_tutorial.tasks import Task
-
-    def integer(v):
-        return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-    def number(v):
-        return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
     def sequence(v):
         # Arrays and pandas Series and Index count as sequences: chapters pass columns of tables.
@@ -148,11 +189,12 @@ def _predicates() -> dict:
         ) and not isinstance(v, (str, bytes))
 
     return {
-        "int": integer,
-        "float": number,
+        "int": is_integer,
+        "float": is_number,
         "bool": lambda v: isinstance(v, (bool, np.bool_)),
         "str": lambda v: isinstance(v, str),
         "Task": lambda v: isinstance(v, Task),
+        "Rule": lambda v: isinstance(v, Rule),
         # A pandas Series is dict-like (keys, items, []), and the package passes them as mappings.
         "Mapping": lambda v: isinstance(v, (Mapping, pd.Series)),
         "array": _is_array,
@@ -174,9 +216,12 @@ def _fits(kind: str, value: object) -> bool:
     inner = kind[len("Sequence[") : -1]
     if inner == "Task" and predicates["Task"](value):
         return True  # one task stands for a sequence of one
-    return predicates["sequence"](value) and all(
-        predicates[inner](item) for item in value
-    )
+    if inner == "array":
+        # Arrays in a tuple or list: a 2-D array is one array, not a sequence of its rows.
+        container = isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+    else:
+        container = predicates["sequence"](value)
+    return container and all(predicates[inner](item) for item in value)
 
 
 def _is_array(value: object) -> bool:
@@ -193,16 +238,17 @@ def _is_array(value: object) -> bool:
 def check_types(function):
     """Decorate ``function`` so that an argument of the wrong kind raises :class:`ArgumentTypeError`.
 
-    Reads each parameter's annotation as written (``int``, ``float``, ``bool``, ``str``, ``Task``,
-    ``Sequence[...]`` of those, ``Mapping``, ``np.ndarray``, ``Callable``, ``pd.DataFrame``, ``keras.Model``,
-    ``Figure``, ``History``, the data containers, and unions of them with ``None``); parameters with other
-    annotations are not checked. The module must use ``from __future__ import annotations``, or the
-    decorator refuses the function with a ``TypeError`` at import. The message says what was expected,
-    with an example (the default where there is one), and what was given: ``seed must be an integer,
-    e.g. 0; got seed='three'.``
+    Reads each parameter's annotation as written (``int``, ``float``, ``bool``, ``str``, ``Task``, ``Rule``,
+    ``Sequence[...]`` of those or of arrays, ``Mapping``, ``np.ndarray``, ``Callable``, ``pd.DataFrame``,
+    ``keras.Model``, ``Figure``, ``History``, the data containers, and unions of them with ``None``);
+    parameters with other annotations are not checked. NumPy integers pass as ``int`` and NumPy numbers as
+    ``float`` (``is_integer``, ``is_number``). The module must use ``from __future__ import
+    annotations``, or the decorator refuses the function with a ``TypeError`` at import. The message says
+    what was expected, with an example (the default where there is one), and what was given: ``seed must
+    be an integer, e.g. 0; got seed='three'.``
 
-    Ranges and choices stay the function's own business, with one convention checked here: an integer
-    parameter called ``seed`` must not be negative (a ``ValueError``), as NumPy and scikit-learn require.
+    Kinds only: ranges and choices stay the function's own business, checked where they get their meaning,
+    with ``check_int``, ``check_number`` and ``check_seed``, which accept what this accepts.
     """
     signature = inspect.signature(function)
     plan = {}
@@ -234,13 +280,7 @@ def check_types(function):
             kinds, optional, default = plan[name]
             if value is None and optional:
                 continue
-            fits = any(_fits(kind, value) for kind in kinds)
-            if fits and name == "seed" and kinds == ["int"] and value < 0:
-                raise ValueError(
-                    f"seed must be a non-negative integer (as NumPy and scikit-learn require), e.g. "
-                    f"{default if isinstance(default, int) else 0}; got seed={value!r}."
-                )
-            if not fits:
+            if not any(_fits(kind, value) for kind in kinds):
                 wanted = " or ".join(_DESCRIPTIONS[k][0] for k in kinds)
                 example = (
                     repr(default)

@@ -5,12 +5,18 @@ passes a value of the wrong kind, chosen from the parameter's annotation (a stri
 for a string or a sequence, a non-task for tasks, ...), with every other argument valid (``VALID``), and
 requires a ``ValueError`` or ``TypeError`` whose message names the argument, shows the value, and says what
 was expected ("must", "expected" or "e.g."). ``test_the_walk_covers_the_public_api`` fails when a public
-callable has no entry in ``VALID`` or ``NOT_WALKED``.
+callable has no entry in ``VALID`` or ``NOT_WALKED``. Two more checks keep the package's one layer of
+argument checks in agreement: every walked callable accepts its valid arguments with NumPy scalars in place of
+Python numbers (a kind that ``check_types`` accepts is not refused later), and every public parameter named
+``seed`` refuses -1 with ``check_seed``'s message.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import inspect
+import pkgutil
 import re
 
 import matplotlib.pyplot as plt
@@ -54,6 +60,17 @@ def _public(module):
 
 
 PUBLIC = {name: obj for module in MODULES for name, obj in _public(module).items()}
+# Public callables that the modules' ``__all__`` leave out but the walk covers: the splits' methods that
+# draw with a seed, and the digits module's functions that take one.
+ALSO_WALKED = {
+    "data.Split.sample": mtl.data.Split.sample,
+    "data.Split.with_missing_labels": mtl.data.Split.with_missing_labels,
+    "data.Split.with_missing_modality": mtl.data.Split.with_missing_modality,
+    "data.Split.with_noise": mtl.data.Split.with_noise,
+    "digits.audio_statistics": mtl.data.digits.audio_statistics,
+    "digits.key_tone_prompts": mtl.data.digits.key_tone_prompts,
+}
+CALLABLES = {**PUBLIC, **ALSO_WALKED}
 
 
 def _results():
@@ -86,6 +103,19 @@ def _rule_arguments(rule: type[mtl.rules.Rule]):
     config = rule.example([task.name for task in TASKS]).get_config()
     base = mtl.rules.Rule().get_config()
     return (), {key: value for key, value in config.items() if key not in base}
+
+
+def _split():
+    return mtl.data.make_correlated_tasks(100, input_dim=4).train
+
+
+def _two_views_split():
+    return mtl.data.make_two_views(100).train
+
+
+@functools.cache
+def _audio_statistics():
+    return mtl.data.digits.audio_statistics()
 
 
 def _evaluate_tasks_arguments():
@@ -134,10 +164,7 @@ VALID = {
     ),
     "training.compile_for_tasks": lambda: ((_network(), TASKS), {}),
     "multitask_model.MultiTaskModel": lambda: ((_network(), TASKS), {}),
-    "training.to_dataset": lambda: (
-        (mtl.data.make_correlated_tasks(100, input_dim=4).train,),
-        {},
-    ),
+    "training.to_dataset": lambda: ((_split(),), {}),
     "training.Restart": lambda: ((_compiled(),), {}),
     "training.set_seed": lambda: ((0,), {}),
     **{
@@ -194,6 +221,16 @@ VALID = {
         ({"p": np.full((2, 3), 1 / 3)}, ["kind", "size"]),
         {},
     ),
+    # Methods take their instance first.
+    "data.Split.sample": lambda: ((_split(), 10), {"seed": 0}),
+    "data.Split.with_missing_labels": lambda: ((_split(), "task_1", 10), {"seed": 0}),
+    "data.Split.with_missing_modality": lambda: (
+        (_two_views_split(), "view_a"),
+        {"fraction": 0.5, "seed": 0},
+    ),
+    "data.Split.with_noise": lambda: ((_two_views_split(), "view_a", 0.5), {"seed": 0}),
+    "digits.audio_statistics": lambda: ((), {"seed": 0}),
+    "digits.key_tone_prompts": lambda: ((_audio_statistics(),), {"seed": 0}),
 }
 # Public callables without arguments to get wrong, or whose arguments are Keras's own or tensors.
 NOT_WALKED = {
@@ -226,6 +263,8 @@ def _bad_value(annotation: str):
         return ["not a task"]
     if a.startswith("Task"):
         return "not a task"
+    if a.startswith("Rule"):
+        return "not a rule"
     if a.startswith(("Sequence", "tuple", "Mapping", "dict")) or "Mapping" in a:
         return 3
     if a.startswith(("int", "float")):
@@ -244,7 +283,7 @@ def _bad_value(annotation: str):
 def _walk(bad_value):
     """One case per walked parameter for which ``bad_value(name, parameter)`` gives a value (not None)."""
     for name in VALID:
-        for parameter in inspect.signature(PUBLIC[name]).parameters.values():
+        for parameter in inspect.signature(CALLABLES[name]).parameters.values():
             if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
                 continue
             bad = bad_value(name, parameter)
@@ -256,7 +295,7 @@ def _walk(bad_value):
 
 def _call_with(name, argument, value):
     """Call public callable ``name`` with its valid arguments, except ``argument=value``."""
-    obj = PUBLIC[name]
+    obj = CALLABLES[name]
     args, kwargs = VALID[name]()
     bound = inspect.signature(obj).bind_partial(*args, **kwargs)
     bound.arguments[argument] = value
@@ -314,15 +353,112 @@ def test_negative_numbers_are_allowed_where_they_mean_something():
 def test_valid_arguments_are_valid():
     for name, valid in VALID.items():
         args, kwargs = valid()
-        PUBLIC[name](*args, **kwargs)
+        CALLABLES[name](*args, **kwargs)
     plt.close("all")
 
 
 def test_the_walk_covers_the_public_api():
-    assert set(PUBLIC) == set(VALID) | set(NOT_WALKED), (
-        f"not walked: {sorted(set(PUBLIC) - set(VALID) - set(NOT_WALKED))}; "
-        f"gone: {sorted((set(VALID) | set(NOT_WALKED)) - set(PUBLIC))}"
+    assert set(CALLABLES) == set(VALID) | set(NOT_WALKED), (
+        f"not walked: {sorted(set(CALLABLES) - set(VALID) - set(NOT_WALKED))}; "
+        f"gone: {sorted((set(VALID) | set(NOT_WALKED)) - set(CALLABLES))}"
     )
+
+
+# --- One layer of checks: NumPy scalars pass wherever Python numbers do; seeds follow check_seed -----------
+
+
+def _numpy_scalars(value):
+    """``value`` with every Python int (not bool) a ``np.int64`` and every Python float a ``np.float64``,
+    inside tuples, lists and dict values too."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return np.int64(value)
+    if isinstance(value, float):
+        return np.float64(value)
+    if isinstance(value, tuple | list):
+        return type(value)(_numpy_scalars(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _numpy_scalars(item) for key, item in value.items()}
+    return value
+
+
+@pytest.mark.parametrize("name", list(VALID))
+def test_numpy_scalars_are_accepted_wherever_python_numbers_are(name):
+    """``check_types`` accepts NumPy integers and floats for ``int`` and ``float``: no later check may refuse
+    them. Every argument, the valid ones and the defaults, goes in with NumPy scalars for Python numbers."""
+    obj = CALLABLES[name]
+    args, kwargs = VALID[name]()
+    bound = inspect.signature(obj).bind(*args, **kwargs)
+    bound.apply_defaults()
+    for argument, value in bound.arguments.items():
+        bound.arguments[argument] = _numpy_scalars(value)
+    obj(*bound.args, **bound.kwargs)
+
+
+def _package_seed_callables() -> set:
+    """Every public function, class and public method of the package with a parameter named ``seed``."""
+    found = set()
+    for info in pkgutil.walk_packages(mtl.__path__, "mtl_tutorial."):
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if (
+                name.startswith("_")
+                or getattr(obj, "__module__", None) != module.__name__
+            ):
+                continue
+            candidates = (
+                [obj] if inspect.isfunction(obj) or inspect.isclass(obj) else []
+            )
+            if inspect.isclass(obj):
+                candidates += [
+                    member
+                    for member_name, member in vars(obj).items()
+                    if not member_name.startswith("_") and inspect.isfunction(member)
+                ]
+            for candidate in candidates:
+                try:
+                    parameters = inspect.signature(candidate).parameters
+                except ValueError:  # a built-in's, such as an exception class's
+                    continue
+                if "seed" in parameters:
+                    found.add(candidate)
+    return found
+
+
+SEEDED = [
+    name for name in VALID if "seed" in inspect.signature(CALLABLES[name]).parameters
+]
+
+
+def test_every_public_seed_parameter_is_walked():
+    walked = {CALLABLES[name] for name in SEEDED}
+    missing = _package_seed_callables() - walked
+    assert not missing, (
+        f"parameters named seed that the walk misses: {sorted(map(str, missing))}"
+    )
+
+
+@pytest.mark.parametrize("bad", [-1, np.int64(-1)], ids=["int", "np.int64"])
+@pytest.mark.parametrize("name", SEEDED)
+def test_a_negative_seed_is_refused_by_check_seed(name, bad):
+    with pytest.raises(ValueError) as raised:
+        _call_with(name, "seed", bad)
+    message = str(raised.value)
+    assert message.startswith(
+        "seed must be a non-negative integer (as NumPy and scikit-learn require), e.g. 0; got seed="
+    ), message
+    _assert_useful(message, "seed", bad)
+
+
+def test_train_over_seeds_refuses_a_negative_seed_naming_it():
+    (models, data, _), kwargs = VALID["experiments.train_over_seeds"]()
+    with pytest.raises(
+        ValueError,
+        match=r"seeds\[1\] must be a non-negative integer \(as NumPy and scikit-learn require\), "
+        r"e\.g\. 0; got seeds\[1\]=-1\.",
+    ):
+        mtl.experiments.train_over_seeds(models, data, (0, -1), **kwargs)
 
 
 @pytest.fixture(autouse=True)

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from mtl_tutorial import Task
@@ -22,7 +23,15 @@ def test_regression_task_properties():
     assert not task.higher_is_better
 
 
-@pytest.mark.parametrize("num_classes", [None, 0, 1, 2.5])
+def test_a_numpy_integer_number_of_classes_is_kept_as_an_int():
+    task = Task("species", "classification", num_classes=np.int64(3))
+    assert task.num_classes == 3
+    assert (
+        type(task.output_units) is int
+    )  # Keras refuses NumPy integers as a layer's width
+
+
+@pytest.mark.parametrize("num_classes", [None, 0, 1, 2.5, True, np.int64(1)])
 def test_classification_without_enough_classes_is_refused(num_classes):
     with pytest.raises(ValueError, match=r"needs num_classes >= 2; got num_classes="):
         Task("species", "classification", num_classes=num_classes)

@@ -10,10 +10,13 @@ import pandas as pd
 import pytest
 
 from mtl_tutorial import Task
+from mtl_tutorial.rules import Equal, Rule
 from mtl_tutorial.validation import (
     ArgumentTypeError,
+    check_int,
     check_number,
     check_positive_int,
+    check_seed,
     check_types,
 )
 
@@ -118,6 +121,31 @@ def test_check_types_names_the_argument_the_value_and_what_was_expected(
     assert message in str(raised.value)
 
 
+@check_types
+def _with_rule_and_arrays(
+    rule: Rule | None = None, parts: tuple[np.ndarray, np.ndarray] = ()
+) -> None:
+    del rule, parts
+
+
+def test_check_types_checks_rules_and_sequences_of_arrays():
+    _with_rule_and_arrays(Equal(), parts=(np.zeros(3), [1.0, 2.0]))
+    with pytest.raises(
+        ArgumentTypeError,
+        match=r"rule must be an mtl_tutorial.rules.Rule, e.g. mtl.rules.Equal\(\); got rule='equal'\.",
+    ):
+        _with_rule_and_arrays("equal")
+    for bad in (
+        "three",
+        (np.zeros(3), 1.0),
+        np.zeros((2, 3)),
+    ):  # a 2-D array is one array
+        with pytest.raises(
+            ArgumentTypeError, match="parts must be a tuple or list of arrays"
+        ):
+            _with_rule_and_arrays(parts=bad)
+
+
 def test_an_argument_type_error_is_both_a_type_error_and_a_value_error():
     for kind in (TypeError, ValueError):
         with pytest.raises(kind):
@@ -147,14 +175,113 @@ def _seeded(seed: int = 7, other: int = 0) -> int:
     return seed
 
 
-def test_a_seed_must_not_be_negative_and_other_integers_are_left_to_the_function():
-    assert _seeded(np.int64(3)) == 3
-    _seeded(other=-1)  # only the parameter called seed has the convention
+def test_check_types_checks_kinds_only_whatever_the_name():
+    """No rule keyed on a parameter's name: a negative seed is check_seed's to refuse, where it is taken."""
+    assert _seeded(-1) == -1
+    assert _seeded(np.int64(3), other=-1) == 3
+    with pytest.raises(ArgumentTypeError, match="seed must be an integer, e.g. 7"):
+        _seeded(1.5)
+
+
+def test_check_seed_accepts_non_negative_integers_and_returns_ints():
+    for value in (0, 3, np.int64(3), np.uint8(1)):
+        seed = check_seed(value)
+        assert seed == value
+        assert type(seed) is int
+
+
+@pytest.mark.parametrize("bad", [-1, np.int64(-1), 1.5, True, "0", None])
+def test_check_seed_refuses_what_numpy_and_scikit_learn_refuse(bad):
+    with pytest.raises(ValueError) as raised:
+        check_seed(bad)
+    assert str(raised.value) == (
+        "seed must be a non-negative integer (as NumPy and scikit-learn require), e.g. 0; "
+        f"got seed={bad!r}."
+    )
+
+
+def test_check_seed_names_the_argument_it_is_given():
     with pytest.raises(
         ValueError,
-        match=r"seed must be a non-negative integer .*e\.g\. 7; got seed=-1\.",
+        match=r"seeds\[2\] must be a non-negative integer .*; got seeds\[2\]=-1\.",
     ):
-        _seeded(-1)
+        check_seed(-1, "seeds[2]")
+
+
+def test_check_int_accepts_what_check_types_accepts_and_returns_ints():
+    for value in (3, np.int64(3), np.int32(3), np.uint8(3)):
+        assert type(check_int(value, "n", low=0, high=3)) is int
+    assert check_int(np.int64(10), "n", low=10) == 10
+
+
+@pytest.mark.parametrize(
+    ("value", "bounds", "message"),
+    [
+        (0, {}, "n must be a positive integer, e.g. 5; got n=0."),
+        (-1, {"low": 0}, "n must be a non-negative integer, e.g. 5; got n=-1."),
+        (9, {"low": 10}, "n must be an integer of at least 10, e.g. 5; got n=9."),
+        (
+            4,
+            {"low": 1, "high": 3},
+            "n must be an integer between 1 and 3, e.g. 5; got n=4.",
+        ),
+        (2.0, {}, "n must be a positive integer, e.g. 5; got n=2.0."),
+        (True, {}, "n must be a positive integer, e.g. 5; got n=True."),
+        ("3", {}, "n must be a positive integer, e.g. 5; got n='3'."),
+    ],
+)
+def test_check_int_names_the_argument_the_value_and_the_range(value, bounds, message):
+    with pytest.raises(ValueError) as raised:
+        check_int(value, "n", 5, **bounds)
+    assert str(raised.value) == message
+
+
+def test_check_int_leaves_out_the_example_when_none_is_given():
+    with pytest.raises(ValueError) as raised:
+        check_int(0, "batch_size")
+    assert (
+        str(raised.value) == "batch_size must be a positive integer; got batch_size=0."
+    )
+
+
+@check_types
+def _takes_int(x: int) -> None:
+    del x
+
+
+@check_types
+def _takes_float(x: float) -> None:
+    del x
+
+
+def _accepts(function, *args) -> bool:
+    try:
+        function(*args)
+    except ValueError:  # ArgumentTypeError is a ValueError too
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        3,
+        np.int64(3),
+        np.uint16(3),
+        3.0,
+        np.float32(3.0),
+        True,
+        np.bool_(True),
+        "3",
+        None,
+    ],
+    ids=repr,
+)
+def test_the_range_helpers_accept_exactly_the_kinds_check_types_accepts(value):
+    """A value in range is refused by a range helper exactly when ``check_types`` refuses its kind."""
+    assert _accepts(check_int, value, "x") == _accepts(_takes_int, value)
+    assert _accepts(check_seed, value) == _accepts(_takes_int, value)
+    assert _accepts(check_number, value, "x", 1.0) == _accepts(_takes_float, value)
 
 
 def test_check_positive_int_accepts_numpy_integers():

@@ -17,7 +17,12 @@ from sklearn.datasets import load_digits
 
 from mtl_tutorial.data.splits import SPLIT_NAMES, MultiTaskData, Split, stratified_split
 from mtl_tutorial.tasks import Task
-from mtl_tutorial.validation import check_number, check_positive_int, check_types
+from mtl_tutorial.validation import (
+    check_number,
+    check_positive_int,
+    check_seed,
+    check_types,
+)
 
 #: Low (row) and high (column) frequency in Hz of each digit's telephone key (ITU-T Q.23).
 DTMF_HZ: dict[int, tuple[int, int]] = {
@@ -46,6 +51,7 @@ DIGIT_TASKS: dict[str, Task] = {
 }
 
 
+@check_types
 def dtmf_tones(
     digits: np.ndarray,
     rng: np.random.Generator,
@@ -79,6 +85,7 @@ def dtmf_tones(
     return tone + noise_std * rng.standard_normal(tone.shape)
 
 
+@check_types
 def tone_spectrum(tones: np.ndarray) -> np.ndarray:
     """``log(1 + |FFT|)`` of Hann-windowed tones.
 
@@ -89,6 +96,7 @@ def tone_spectrum(tones: np.ndarray) -> np.ndarray:
     return np.log1p(np.abs(np.fft.rfft(windowed, axis=1)))
 
 
+@check_types
 def damaged_images(
     images: np.ndarray,
     rng: np.random.Generator,
@@ -156,6 +164,7 @@ def load_multimodal_digits(
     Raises:
         ValueError: for an unknown or repeated task or a damage setting out of range.
     """
+    seed = check_seed(seed)
     data, _ = _build(
         tuple(tasks),
         seed,
@@ -237,6 +246,7 @@ def _build(
     return data, (audio_mean, audio_std)
 
 
+@check_types
 def audio_statistics(
     seed: int = 0,
     *,
@@ -264,6 +274,7 @@ def audio_statistics(
     Raises:
         ValueError: for a damage setting or a split share out of range.
     """
+    seed = check_seed(seed)
     _, statistics = _build(
         ("digit",),
         seed,
@@ -277,6 +288,7 @@ def audio_statistics(
     return statistics
 
 
+@check_types
 def key_tone_prompts(
     statistics: tuple[np.ndarray, np.ndarray],
     *,
@@ -307,14 +319,11 @@ def key_tone_prompts(
         ValueError: if ``statistics`` is not two arrays of shape ``(65,)`` (standard deviations above 0),
             ``per_key`` is not a positive integer or ``noise_std`` is negative.
     """
-    check_positive_int(per_key, "per_key", 1)
+    seed = check_seed(seed)
+    per_key = check_positive_int(per_key, "per_key", 1)
     noise_std = check_number(noise_std, "noise_std", 0.0, low=0)
     bins = len(SPECTRUM_HZ)
-    shapes = (
-        [np.shape(part) for part in statistics]
-        if isinstance(statistics, Sequence)
-        else []
-    )
+    shapes = [np.shape(part) for part in statistics]
     if shapes != [(bins,), (bins,)] or not np.all(np.asarray(statistics[1]) > 0):
         raise ValueError(
             f"statistics must be (mean, std), two arrays of shape ({bins},) with std above 0, "

@@ -16,7 +16,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mtl_tutorial.data.splits import SPLIT_NAMES, MultiTaskData, Split, stratified_split
 from mtl_tutorial.tasks import Task
-from mtl_tutorial.validation import check_types
+from mtl_tutorial.validation import check_seed, check_types
 
 #: Numeric columns and their units.
 NUMERIC_COLUMNS: dict[str, str] = {
@@ -77,6 +77,7 @@ def load_penguins(
     Raises:
         ValueError: for an unknown column, a column that is both task and feature, or no features.
     """
+    seed = check_seed(seed)
     known = (*NUMERIC_COLUMNS, *CATEGORICAL_COLUMNS)
     tasks = _check_columns(tasks, "tasks", known)
     features = (
@@ -155,8 +156,6 @@ def load_penguins(
 def _check_columns(
     columns: Sequence[str], argument: str, known: Sequence[str]
 ) -> tuple[str, ...]:
-    if isinstance(columns, str):
-        columns = (columns,)
     columns = tuple(columns)
     if not columns:
         raise ValueError(

@@ -14,7 +14,13 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from mtl_tutorial.tasks import Task, check_keys, check_tasks
-from mtl_tutorial.validation import check_number, check_positive_int, check_types
+from mtl_tutorial.validation import (
+    check_int,
+    check_number,
+    check_positive_int,
+    check_seed,
+    check_types,
+)
 
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 
@@ -121,6 +127,7 @@ class Split:
     def _replace_modality(self, name: str, values: np.ndarray) -> Split:
         return Split(x={**self.x, name: values}, y=self.y, weights=self.weights)
 
+    @check_types
     def with_missing_modality(
         self, name: str, *, fraction: float = 1.0, seed: int = 0
     ) -> Split:
@@ -131,6 +138,7 @@ class Split:
         it is drawn with ``seed`` (all of them when ``fraction`` is 1). Taught in
         :doc:`/book/part2_multimodal/03_missing_modalities`.
         """
+        seed = check_seed(seed)
         values = self._modality(name)
         fraction = check_number(fraction, "fraction", 1.0, low=0, high=1)
         missing = np.random.default_rng(seed).random(len(self)) < fraction
@@ -139,6 +147,7 @@ class Split:
             name, np.where(missing.reshape(shape), 0, values).astype(values.dtype)
         )
 
+    @check_types
     def with_noise(self, name: str, level: float, *, seed: int) -> Split:
         """A copy with Gaussian noise added to modality ``name``, of every example.
 
@@ -147,24 +156,25 @@ class Split:
         at level 1 the noise is as large as the signal's spread. Taught in
         :doc:`/book/part2_multimodal/03_missing_modalities`.
         """
+        seed = check_seed(seed)
         values = self._modality(name)
         level = check_number(level, "level", 1.0, low=0)
         noise = np.random.default_rng(seed).standard_normal(values.shape)
         noisy = values + level * float(values.std()) * noise
         return self._replace_modality(name, noisy.astype(values.dtype))
 
+    @check_types
     def sample(self, n: int, *, seed: int) -> Split:
         """A random subset of ``n`` examples, drawn without replacement with ``seed``.
 
         Used to study how a model fares with fewer labelled examples.
         """
-        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= len(self):
-            raise ValueError(
-                f"n must be an integer between 1 and {len(self)}; got n={n!r}."
-            )
+        seed = check_seed(seed)
+        n = check_int(n, "n", low=1, high=len(self))
         rng = np.random.default_rng(seed)
         return self.rows(np.sort(rng.choice(len(self), size=n, replace=False)))
 
+    @check_types
     def with_missing_labels(self, task: str, n_labelled: int, *, seed: int) -> Split:
         """A copy in which only ``n_labelled`` random examples keep their ``task`` label.
 
@@ -172,15 +182,12 @@ class Split:
         replaced by 0 (a finite placeholder, never used) and their weight for ``task`` set to 0, so a
         loss weighted by ``weights`` ignores them.
         """
+        seed = check_seed(seed)
         if task not in self.y:
             raise ValueError(
                 f"Unknown task {task!r}; this split has targets {sorted(self.y)}."
             )
-        if not isinstance(n_labelled, int) or not 0 <= n_labelled <= len(self):
-            raise ValueError(
-                f"n_labelled must be an integer between 0 and {len(self)}; "
-                f"got n_labelled={n_labelled!r}."
-            )
+        n_labelled = check_int(n_labelled, "n_labelled", low=0, high=len(self))
         keep = np.zeros(len(self), dtype=bool)
         rng = np.random.default_rng(seed)
         keep[rng.choice(len(self), size=n_labelled, replace=False)] = True
@@ -307,6 +314,7 @@ def stratified_split(
     Returns:
         ``{"train": idx, "val": idx, "test": idx}``, sorted index arrays that partition ``range(n)``.
     """
+    seed = check_seed(seed)
     check_positive_int(n, "n", 100)
     for argument, value in (
         ("val_fraction", val_fraction),

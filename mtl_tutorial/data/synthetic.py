@@ -12,7 +12,7 @@ import numpy as np
 
 from mtl_tutorial.data.splits import SPLIT_NAMES, MultiTaskData, Split, stratified_split
 from mtl_tutorial.tasks import Task
-from mtl_tutorial.validation import check_types
+from mtl_tutorial.validation import check_int, check_seed, check_types
 
 
 @check_types
@@ -37,15 +37,13 @@ def task_directions(
     Returns:
         Array of shape ``(num_tasks, input_dim)``.
     """
+    seed = check_seed(seed)
     if not -1.0 <= correlation <= 1.0:
         raise ValueError(
             f"correlation must lie in [-1, 1]; got correlation={correlation!r}."
         )
-    if not isinstance(num_tasks, int) or num_tasks < 1:
-        raise ValueError(
-            f"num_tasks must be a positive integer; got num_tasks={num_tasks!r}."
-        )
-    if not isinstance(input_dim, int) or input_dim < num_tasks:
+    num_tasks = check_int(num_tasks, "num_tasks", low=1)
+    if input_dim < num_tasks:
         raise ValueError(
             f"input_dim must be an integer of at least num_tasks={num_tasks} (one orthogonal direction "
             f"per task); got input_dim={input_dim!r}."
@@ -109,14 +107,9 @@ def make_correlated_tasks(
         A :class:`~mtl_tutorial.data.MultiTaskData` with ``x`` of shape ``(n, input_dim)`` and
         regression targets of shape ``(n, 1)`` keyed ``task_1, ..., task_K``.
     """
-    if not isinstance(n_samples, int) or n_samples < 10:
-        raise ValueError(
-            f"n_samples must be an integer of at least 10; got n_samples={n_samples!r}."
-        )
-    if not isinstance(num_sines, int) or num_sines < 0:
-        raise ValueError(
-            f"num_sines must be a non-negative integer; got num_sines={num_sines!r}."
-        )
+    seed = check_seed(seed)
+    n_samples = check_int(n_samples, "n_samples", low=10)
+    num_sines = check_int(num_sines, "num_sines", low=0)
     weights = task_directions(
         correlation, num_tasks=num_tasks, input_dim=input_dim, scale=scale, seed=seed
     )

@@ -11,7 +11,7 @@ import numpy as np
 
 from mtl_tutorial.data.splits import SPLIT_NAMES, MultiTaskData, Split, stratified_split
 from mtl_tutorial.tasks import Task
-from mtl_tutorial.validation import check_number, check_types
+from mtl_tutorial.validation import check_int, check_number, check_seed, check_types
 
 #: The one task of :func:`make_two_views`.
 LABEL_TASK = Task(
@@ -58,14 +58,9 @@ def make_two_views(
         ``x = {"view_a": (n, view_dim), "view_b": (n, view_dim)}`` and one classification task,
         ``"label"``; the split is stratified by the label.
     """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 10:
-        raise ValueError(
-            f"n_samples must be an integer of at least 10, e.g. 4000; got n_samples={n_samples!r}."
-        )
-    if isinstance(view_dim, bool) or not isinstance(view_dim, int) or view_dim < 2:
-        raise ValueError(
-            f"view_dim must be an integer of at least 2, e.g. 8; got view_dim={view_dim!r}."
-        )
+    seed = check_seed(seed)
+    n_samples = check_int(n_samples, "n_samples", 4000, low=10)
+    view_dim = check_int(view_dim, "view_dim", 8, low=2)
     weights = {
         name: check_number(value, name, 1.0, low=0)
         for name, value in (

@@ -17,12 +17,13 @@ from keras import layers
 from mtl_tutorial.models.heads import towers_and_heads
 from mtl_tutorial.models.multimodal import build_fusion_model
 from mtl_tutorial.multitask_model import MultiTaskModel
+from mtl_tutorial.rules import Rule
 from mtl_tutorial.tasks import Task, check_tasks
 from mtl_tutorial.validation import check_types
 
 
 def _two_modalities(input_shapes) -> list[str]:
-    if not isinstance(input_shapes, Mapping) or len(input_shapes) != 2:
+    if len(input_shapes) != 2:
         raise ValueError(
             "input_shapes must map exactly two modalities' names to their shapes, e.g. "
             f"{{'image': (8, 8, 1), 'audio': (65,)}}; got input_shapes={input_shapes!r}."
@@ -98,7 +99,7 @@ def build_capstone(
     *,
     fusion: str = "intermediate",
     modality_dropout: float = 0.5,
-    rule=None,
+    rule: Rule | None = None,
     units: int = 32,
     tower_units: int = 16,
 ) -> MultiTaskModel:

@@ -63,17 +63,8 @@ class DualEncoder(keras.Model):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        for argument, value in (("encoder_a", encoder_a), ("encoder_b", encoder_b)):
-            if not isinstance(value, keras.Model):
-                raise ValueError(
-                    f"{argument} must be a keras.Model; got {argument}={value!r}."
-                )
         names = tuple(names)
-        if (
-            len(names) != 2
-            or len(set(names)) != 2
-            or not all(isinstance(n, str) for n in names)
-        ):
+        if len(names) != 2 or len(set(names)) != 2:
             raise ValueError(
                 f"names must be two different strings, e.g. ('image', 'audio'); got names={names!r}."
             )

@@ -15,7 +15,7 @@ from keras import layers, ops
 
 from mtl_tutorial.models.heads import check_builder_arguments, towers_and_heads
 from mtl_tutorial.tasks import Task
-from mtl_tutorial.validation import check_types, is_positive_int
+from mtl_tutorial.validation import check_number, check_types, is_positive_int
 
 
 @keras.saving.register_keras_serializable(package="mtl_tutorial")
@@ -50,8 +50,9 @@ class CrossStitch(layers.Layer):
     @check_types
     def __init__(self, identity_weight: float = 0.9, **kwargs) -> None:
         super().__init__(**kwargs)
-        check_identity_weight(identity_weight)
-        self.identity_weight = float(identity_weight)
+        self.identity_weight = check_number(
+            identity_weight, "identity_weight", 0.9, low=0, high=1
+        )
 
     def build(self, input_shape: Sequence[Sequence[int | None]]) -> None:
         num_inputs = _check_input_shapes(input_shape)
@@ -120,14 +121,19 @@ def build_cross_stitch(
         ValueError: if a width is not a positive integer, ``identity_weight`` is
             not in ``[0, 1]`` or ``tasks`` is invalid.
     """
-    tasks = check_builder_arguments(input_dim, tasks, tower_units)
+    tasks, input_dim, tower_units = check_builder_arguments(
+        input_dim, tasks, tower_units
+    )
     hidden_units = tuple(hidden_units)
     if not hidden_units or not all(is_positive_int(u) for u in hidden_units):
         raise ValueError(
             "hidden_units must be one or more positive integers, e.g. (32, 16); "
             f"got hidden_units={hidden_units!r}."
         )
-    check_identity_weight(identity_weight)
+    hidden_units = tuple(int(u) for u in hidden_units)
+    identity_weight = check_number(
+        identity_weight, "identity_weight", 0.9, low=0, high=1
+    )
     inputs = keras.Input(shape=(input_dim,), name="features")
     columns = [inputs] * len(tasks)
     for i, units in enumerate(hidden_units):
@@ -141,19 +147,6 @@ def build_cross_stitch(
     features = {task.name: x for task, x in zip(tasks, columns, strict=True)}
     outputs = towers_and_heads(features, tasks, tower_units)
     return keras.Model(inputs=inputs, outputs=outputs, name=name)
-
-
-def check_identity_weight(identity_weight: object) -> None:
-    """Raise ``ValueError`` unless ``identity_weight`` is a number in ``[0, 1]``."""
-    if (
-        not isinstance(identity_weight, int | float)
-        or isinstance(identity_weight, bool)
-        or not 0.0 <= identity_weight <= 1.0
-    ):
-        raise ValueError(
-            "identity_weight must be a number in [0, 1], e.g. 0.9; "
-            f"got identity_weight={identity_weight!r}."
-        )
 
 
 def _check_input_shapes(input_shape: object) -> int:

@@ -22,7 +22,12 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from mtl_tutorial.validation import check_number, check_positive_int, check_types
+from mtl_tutorial.validation import (
+    check_number,
+    check_positive_int,
+    check_seed,
+    check_types,
+)
 
 
 def _as_list(inputs, layer: str, at_least: int = 2, exactly: int | None = None) -> list:
@@ -57,8 +62,7 @@ class GatedMultimodalUnit(layers.Layer):
     @check_types
     def __init__(self, units: int, **kwargs) -> None:
         super().__init__(**kwargs)
-        check_positive_int(units, "units", 16)
-        self.units = units
+        self.units = check_positive_int(units, "units", 16)
         self.first = layers.Dense(
             self.units, activation="tanh", use_bias=False, name="first"
         )
@@ -137,9 +141,8 @@ class CrossModalAttention(layers.Layer):
     @check_types
     def __init__(self, num_heads: int = 2, key_dim: int = 16, **kwargs) -> None:
         super().__init__(**kwargs)
-        check_positive_int(num_heads, "num_heads", 2)
-        check_positive_int(key_dim, "key_dim", 16)
-        self.num_heads, self.key_dim = num_heads, key_dim
+        self.num_heads = check_positive_int(num_heads, "num_heads", 2)
+        self.key_dim = check_positive_int(key_dim, "key_dim", 16)
         self.attention = layers.MultiHeadAttention(
             num_heads=self.num_heads, key_dim=self.key_dim, name="attention"
         )
@@ -193,9 +196,9 @@ class ModalityDropout(layers.Layer):
     @check_types
     def __init__(self, rate: float = 0.25, seed: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.seed = None if seed is None else check_seed(seed)
         self.rate = check_number(rate, "rate", 0.25, low=0, high=1, high_open=True)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def keep_mask(self, batch_size, num_modalities: int):
         """A ``(batch, M)`` float mask of kept modalities, with at least one 1 per row."""

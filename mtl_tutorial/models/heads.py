@@ -61,13 +61,17 @@ def towers_and_heads(
 
 def check_builder_arguments(
     input_dim: object, tasks: Sequence[Task], tower_units: object
-) -> tuple[Task, ...]:
-    """Validate what every builder of a model on one input of features takes; return the tasks as a tuple.
+) -> tuple[tuple[Task, ...], int, int]:
+    """Validate what every builder of a model on one input of features takes.
+
+    Returns:
+        ``(tasks, input_dim, tower_units)``: the tasks as a tuple, the sizes as Python ints (Keras refuses
+        NumPy integers as layer sizes).
 
     Raises:
         ValueError: if ``tasks`` is invalid, or ``input_dim`` or ``tower_units`` is not a positive integer.
     """
     tasks = check_tasks(tasks)
-    check_positive_int(input_dim, "input_dim", 10)
-    check_positive_int(tower_units, "tower_units", 8)
-    return tasks
+    input_dim = check_positive_int(input_dim, "input_dim", 10)
+    tower_units = check_positive_int(tower_units, "tower_units", 8)
+    return tasks, input_dim, tower_units

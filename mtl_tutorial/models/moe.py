@@ -67,12 +67,9 @@ class MixtureOfExperts(layers.Layer):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        check_positive_int(num_experts, "num_experts", 8)
-        check_positive_int(expert_units, "expert_units", 16)
-        check_positive_int(num_gates, "num_gates", 2)
-        self.num_experts = num_experts
-        self.expert_units = expert_units
-        self.num_gates = num_gates
+        self.num_experts = check_positive_int(num_experts, "num_experts", 8)
+        self.expert_units = check_positive_int(expert_units, "expert_units", 16)
+        self.num_gates = check_positive_int(num_gates, "num_gates", 2)
         self.expert_activation = expert_activation
         self._activation = keras.activations.get(expert_activation)
 
@@ -159,14 +156,12 @@ def build_mixture_of_experts(
         A functional ``keras.Model`` whose output is a dict ``{task.name: tensor}``.
 
     Raises:
-        ValueError: if a count is not a positive integer, ``multi_gate`` is not a
-            bool or ``tasks`` is invalid.
+        ValueError: if a count is not a positive integer, ``multi_gate`` is not
+            True or False or ``tasks`` is invalid.
     """
-    tasks = check_builder_arguments(input_dim, tasks, tower_units)
-    if not isinstance(multi_gate, bool):
-        raise ValueError(
-            f"multi_gate must be True (MMoE) or False (OMoE); got multi_gate={multi_gate!r}."
-        )
+    tasks, input_dim, tower_units = check_builder_arguments(
+        input_dim, tasks, tower_units
+    )
     num_gates = len(tasks) if multi_gate else 1
     experts = MixtureOfExperts(num_experts, expert_units, num_gates, name="experts")
     inputs = keras.Input(shape=(input_dim,), name="features")

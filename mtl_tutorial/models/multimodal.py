@@ -196,7 +196,7 @@ FUSIONS: tuple[str, ...] = tuple(_STRATEGIES)
 @check_types
 def modality_encoder(shape: Sequence[int], units: int, name: str) -> keras.Model:
     """A small encoder for one modality: flatten, then ``Dense(units, relu)`` twice."""
-    check_positive_int(units, "units", 32)
+    units = check_positive_int(units, "units", 32)
     inputs = keras.Input(tuple(shape), name=f"{name}_input")
     x = layers.Flatten()(inputs) if len(shape) > 1 else inputs
     x = layers.Dense(units, activation="relu", name=f"{name}_dense_1")(x)
@@ -248,21 +248,17 @@ def build_fusion_model(
     tasks = check_tasks(tasks)
     if fusion not in FUSIONS:
         raise ValueError(f"fusion must be one of {FUSIONS}; got fusion={fusion!r}.")
-    if not isinstance(input_shapes, Mapping) or not input_shapes:
+    if len(input_shapes) == 0:
         raise ValueError(
             f"input_shapes must map each modality's name to its shape, e.g. {{'audio': (65,)}}; "
             f"got input_shapes={input_shapes!r}."
         )
-    check_positive_int(units, "units", 32)
-    check_positive_int(tower_units, "tower_units", 16)
-    check_positive_int(tokens, "tokens", 4)
-    check_number(
+    units = check_positive_int(units, "units", 32)
+    tower_units = check_positive_int(tower_units, "tower_units", 16)
+    tokens = check_positive_int(tokens, "tokens", 4)
+    modality_dropout = check_number(
         modality_dropout, "modality_dropout", 0.25, low=0, high=1, high_open=True
     )
-    if not isinstance(allow_missing, bool):
-        raise ValueError(
-            f"allow_missing must be True or False; got allow_missing={allow_missing!r}."
-        )
     strategy = _STRATEGIES[fusion]
     names = list(input_shapes)
     inputs = {m: keras.Input(tuple(input_shapes[m]), name=m) for m in names}

@@ -58,7 +58,7 @@ class CustomizedGateControl(layers.Layer):
 
     Raises:
         ValueError: if a count is not a positive integer or ``output_shared`` is
-            not a bool; when built, if the inputs are neither one tensor
+            not True or False; when built, if the inputs are neither one tensor
             ``(batch, d)`` nor a list of ``num_tasks + 1`` of them.
     """
 
@@ -74,19 +74,16 @@ class CustomizedGateControl(layers.Layer):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        check_positive_int(num_tasks, "num_tasks", 2)
-        check_positive_int(num_shared_experts, "num_shared_experts", 2)
-        check_positive_int(num_task_experts, "num_task_experts", 2)
-        check_positive_int(expert_units, "expert_units", 16)
-        if not isinstance(output_shared, bool):
-            raise ValueError(
-                f"output_shared must be True or False; got output_shared={output_shared!r}."
-            )
-        self.num_tasks = num_tasks
-        self.num_shared_experts = num_shared_experts
-        self.num_task_experts = num_task_experts
-        self.expert_units = expert_units
-        self.output_shared = output_shared
+        self.num_tasks = check_positive_int(num_tasks, "num_tasks", 2)
+        self.num_shared_experts = check_positive_int(
+            num_shared_experts, "num_shared_experts", 2
+        )
+        self.num_task_experts = check_positive_int(
+            num_task_experts, "num_task_experts", 2
+        )
+        self.expert_units = check_positive_int(expert_units, "expert_units", 16)
+        # check_types accepts NumPy's bools too; the config keeps a Python bool.
+        self.output_shared = bool(output_shared)
         self.expert_activation = expert_activation
         self._activation = keras.activations.get(expert_activation)
 
@@ -247,8 +244,10 @@ def build_ple(
     Raises:
         ValueError: if a count is not a positive integer or ``tasks`` is invalid.
     """
-    tasks = check_builder_arguments(input_dim, tasks, tower_units)
-    check_positive_int(num_levels, "num_levels", 2)
+    tasks, input_dim, tower_units = check_builder_arguments(
+        input_dim, tasks, tower_units
+    )
+    num_levels = check_positive_int(num_levels, "num_levels", 2)
     inputs = keras.Input(shape=(input_dim,), name="features")
     x = inputs
     for level in range(num_levels):

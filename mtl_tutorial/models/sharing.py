@@ -52,12 +52,13 @@ def build_shared_trunk(
             ``tasks`` is invalid.
     """
     tasks = check_tasks(tasks)
-    check_positive_int(input_dim, "input_dim", 5)
+    input_dim = check_positive_int(input_dim, "input_dim", 5)
     hidden_units = tuple(hidden_units)
     if not all(is_positive_int(u) for u in hidden_units):
         raise ValueError(
             f"hidden_units must be positive integers, e.g. (128, 64); got {hidden_units!r}."
         )
+    hidden_units = tuple(int(u) for u in hidden_units)
 
     inputs = keras.Input(shape=(input_dim,), name="features")
     x = inputs
@@ -103,8 +104,10 @@ def build_shared_bottom(
     Raises:
         ValueError: if a width is not a positive integer or ``tasks`` is invalid.
     """
-    tasks = check_builder_arguments(input_dim, tasks, tower_units)
-    check_positive_int(bottom_units, "bottom_units", 128)
+    tasks, input_dim, tower_units = check_builder_arguments(
+        input_dim, tasks, tower_units
+    )
+    bottom_units = check_positive_int(bottom_units, "bottom_units", 128)
     inputs = keras.Input(shape=(input_dim,), name="features")
     bottom = layers.Dense(bottom_units, activation="relu", name="shared_bottom")
     shared = bottom(inputs)
