@@ -12,7 +12,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tools.assignments import autograder_zip, build, grade_folder, grade_one, masters
+from tools.assignments import (
+    autograder_zip,
+    build_all,
+    grade_folder,
+    grade_one,
+    masters,
+)
 
 #: For each assignment, plausible mistakes, as (text in the solution, text that replaces it): together they
 #: get every autograded question wrong.
@@ -68,9 +74,10 @@ MASTERS = masters()
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    output = tmp_path_factory.mktemp("assignments")
-    return {master.stem: build(master, output) for master in MASTERS}
+def built():
+    # The same build as `python tools/assignments.py build`, into the same places: after `pytest`, the book
+    # links the student notebooks tested here, and CI builds them only once.
+    return build_all()
 
 
 def test_every_assignment_has_wrong_answers_to_test():

@@ -59,6 +59,21 @@ def build(master: Path, output: Path = OUTPUT) -> Path:
     return target
 
 
+def build_all(output: Path = OUTPUT, downloads: Path = DOWNLOADS) -> dict[str, Path]:
+    """Build every assignment into ``output`` and copy each student notebook to ``downloads``.
+
+    Returns each assignment's output folder, by name. ``tests/test_assignments.py`` builds through this
+    function too, so that after ``pytest`` the book's download links find the notebooks it tested.
+    """
+    downloads.mkdir(parents=True, exist_ok=True)
+    built = {}
+    for master in masters():
+        target = build(master, output)
+        shutil.copy(target / "student" / master.name, downloads / master.name)
+        built[master.stem] = target
+    return built
+
+
 def autograder_zip(folder: Path) -> Path:
     """The autograder zip that ``otter assign`` wrote into ``folder/autograder``."""
     zips = sorted((folder / "autograder").glob("*.zip"))
@@ -116,11 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     arguments = parser.parse_args(argv)
     if arguments.command == "build":
-        DOWNLOADS.mkdir(parents=True, exist_ok=True)
-        for master in masters():
-            target = build(master)
-            shutil.copy(target / "student" / master.name, DOWNLOADS / master.name)
-            print(f"built {master.stem}: {target.relative_to(ROOT)}")
+        for name, target in build_all().items():
+            print(f"built {name}: {target.relative_to(ROOT)}")
     else:
         rows = grade_folder(arguments.assignment, arguments.folder, arguments.csv)
         print(f"graded {len(rows)} submissions into {arguments.csv}")
