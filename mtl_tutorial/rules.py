@@ -107,8 +107,8 @@ class Rule(keras.layers.Layer):
         return self.total(losses)
 
 
-#: The package's rules by class name, in the order they are defined: the registry that the tests, the
-#: benchmark and the API checks walk. :func:`register` fills it.
+#: The package's rules by class name, in the order they are defined. The tests, the benchmark and the API
+#: checks walk this registry, which ``register`` fills.
 RULES: dict[str, type[Rule]] = {}
 
 
