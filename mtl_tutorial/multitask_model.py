@@ -244,6 +244,9 @@ class MultiTaskModel(keras.Model):
             )
         del tape
         self.optimizer.apply(grads, variables)
+        if self.rule.uses_losses_after_update:
+            after = self._loss_list(y, self(x, training=True), sample_weight)
+            self.rule.after_update(losses, tf.stack(after))
         logs = {
             f"weight_{name}": w
             for name, w in zip(

@@ -26,6 +26,7 @@ from mtl_tutorial.validation import check_number, check_seed, check_types
 
 __all__ = [
     "DWA",
+    "FAMO",
     "RULES",
     "Equal",
     "GradNorm",
@@ -49,6 +50,9 @@ class Rule(keras.layers.Layer):
     - ``combine(gradients, losses, step)``: for rules with ``uses_task_gradients = True``, the update of the
       shared parameters from the ``(K, P)`` matrix of the tasks' gradients on them (flattened); by default
       the weighted sum of the rows. Parameters that only one task reaches get that task's weighted gradient.
+    - ``after_update(losses, losses_after)``: for rules with ``uses_losses_after_update = True``, called
+      after every update with the batch's losses before it and after it (the model runs the batch through
+      once more: one extra forward pass, whatever the number of tasks).
     - ``end_epoch(losses)``: called after every epoch of ``fit`` with the epoch's mean training loss per
       task, as a NumPy array.
     - ``extra_logs(losses, gradients)``: more numbers to log, as a dict of scalar tensors whose names
@@ -59,6 +63,7 @@ class Rule(keras.layers.Layer):
     """
 
     uses_task_gradients: bool = False
+    uses_losses_after_update: bool = False
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -91,6 +96,9 @@ class Rule(keras.layers.Layer):
     def combine(self, gradients, losses, step):
         del losses, step
         return ops.sum(ops.expand_dims(self.task_weights(), 1) * gradients, axis=0)
+
+    def after_update(self, losses, losses_after) -> None:
+        del losses, losses_after
 
     def end_epoch(self, losses: np.ndarray) -> None:
         del losses
@@ -446,3 +454,92 @@ class PCGrad(Rule):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "seed": self.seed}
+
+
+@register
+class FAMO(Rule):
+    """FAMO, fast adaptive multitask optimisation (Liu et al., 2023): loss weights that balance how fast the
+    tasks' losses fall, at the cost of one extra forward pass per step, whatever the number of tasks.
+
+    The rule keeps one logit ``xi_k`` per task and the weights ``z = softmax(xi)`` (logged as
+    ``weight_<task>``; they sum to 1). The model minimises ``sum_k z_k log(L_k + eps) / c`` with
+    ``c = sum_k z_k / (L_k + eps)`` held constant, so its gradient is
+    ``sum_k z_k grad L_k / (c (L_k + eps))``: each task's gradient divided by its loss, which makes the update
+    blind to the losses' scales. After the update, the batch's losses are computed again, and ``delta_k =
+    log(L_k + eps) - log(L'_k + eps)``, the fall of each log-loss, moves the logits: one Adam step (with
+    ``weight_decay``, as PyTorch's Adam adds it to the gradient) on ``xi`` along ``J_softmax(xi)^T delta``, so
+    a task whose loss fell less than the others' gains weight. As the paper's reference implementation, with
+    ``eps = 1e-8`` and the minimum losses at 0.
+
+    One difference from the reference implementation: it also clips the shared parameters' gradient to norm 1,
+    which this rule cannot do (the model's optimizer owns the gradient); here the gradient is not clipped.
+
+    Args:
+        learning_rate: Adam's step size for the logits (the reference's ``w_lr``).
+        decay: Weight decay of the logits (the reference's ``gamma``), pulling them towards equal weights.
+    """
+
+    uses_losses_after_update = True
+    EPSILON = 1e-8
+
+    @check_types
+    def __init__(
+        self, learning_rate: float = 0.025, decay: float = 0.01, **kwargs
+    ) -> None:
+        super().__init__(**kwargs)
+        self.learning_rate = check_number(
+            learning_rate, "learning_rate", 0.025, low=0, low_open=True
+        )
+        self.decay = check_number(decay, "decay", 0.01, low=0)
+
+    def setup(self, task_names: Sequence[str]) -> None:
+        super().setup(task_names)
+
+        def state(name, shape=(self.num_tasks,)):
+            return self.add_weight(
+                shape=shape,
+                initializer="zeros",
+                trainable=False,
+                aggregation="mean",
+                name=name,
+            )
+
+        self.logits = state("logits")
+        self.first_moment = state("first_moment")
+        self.second_moment = state("second_moment")
+        self.updates = state("updates", shape=())
+
+    def task_weights(self):
+        if self.num_tasks == 1:  # softmax over one logit is 1 (Keras warns about it)
+            return ops.ones((1,))
+        return ops.softmax(ops.convert_to_tensor(self.logits))
+
+    def total(self, losses):
+        z = self.task_weights()
+        shifted = losses + self.EPSILON
+        c = ops.stop_gradient(ops.sum(z / shifted))
+        return ops.sum(z * ops.log(shifted)) / c
+
+    def after_update(self, losses, losses_after) -> None:
+        z = self.task_weights()
+        delta = ops.log(losses + self.EPSILON) - ops.log(losses_after + self.EPSILON)
+        # The softmax's Jacobian is symmetric: J^T delta = z * (delta - z . delta).
+        gradient = z * (delta - ops.sum(z * delta)) + self.decay * self.logits
+        step = self.updates + 1.0
+        m = 0.9 * self.first_moment + 0.1 * gradient
+        v = 0.999 * self.second_moment + 0.001 * ops.square(gradient)
+        m_hat = m / (1.0 - ops.power(0.9, step))
+        v_hat = v / (1.0 - ops.power(0.999, step))
+        self.logits.assign(
+            self.logits - self.learning_rate * m_hat / (ops.sqrt(v_hat) + 1e-8)
+        )
+        self.first_moment.assign(m)
+        self.second_moment.assign(v)
+        self.updates.assign(step)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "learning_rate": self.learning_rate,
+            "decay": self.decay,
+        }

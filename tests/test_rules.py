@@ -408,3 +408,49 @@ def test_restart_also_resets_the_rules_state(rule_name, correlated):
     restart()
     for a, w in zip(start, model.rule.weights, strict=True):
         np.testing.assert_array_equal(a, w.numpy())
+
+
+def _reference_famo_logits(before, after, steps, learning_rate=0.025, decay=0.01):
+    """The logits after ``steps`` updates, as the reference implementation (PyTorch Adam) computes them."""
+    xi, m, v = np.zeros(len(before)), np.zeros(len(before)), np.zeros(len(before))
+    for t in range(1, steps + 1):
+        z = np.exp(xi) / np.exp(xi).sum()
+        delta = np.log(before + 1e-8) - np.log(after + 1e-8)
+        grad = z * (delta - z @ delta) + decay * xi
+        m = 0.9 * m + 0.1 * grad
+        v = 0.999 * v + 0.001 * grad**2
+        xi = xi - learning_rate * (m / (1 - 0.9**t)) / (
+            np.sqrt(v / (1 - 0.999**t)) + 1e-8
+        )
+    return xi
+
+
+def test_famo_follows_the_reference_update_and_favours_the_slower_task():
+    rule = _rule(rules.FAMO())
+    before, after = (
+        np.array([1.0, 2.0]),
+        np.array([0.5, 1.9]),
+    )  # task 1's loss halves, task 2's barely moves
+    for _ in range(3):
+        rule.after_update(tf.constant(before, "float32"), tf.constant(after, "float32"))
+    np.testing.assert_allclose(
+        rule.logits.numpy(), _reference_famo_logits(before, after, 3), rtol=1e-4
+    )
+    weights = rule.task_weights().numpy()
+    assert (
+        weights[1] > 0.5 > weights[0]
+    )  # the task whose loss fell less now counts more
+    np.testing.assert_allclose(weights.sum(), 1.0, rtol=1e-6)
+
+
+def test_famo_gradient_divides_each_task_by_its_loss():
+    rule = _rule(rules.FAMO())
+    rule.logits.assign([0.3, -0.3])
+    losses = tf.Variable([0.5, 4.0])
+    with tf.GradientTape() as tape:
+        total = rule.total(losses)
+    z = np.exp([0.3, -0.3]) / np.exp([0.3, -0.3]).sum()
+    c = (z / np.array([0.5, 4.0])).sum()
+    np.testing.assert_allclose(
+        tape.gradient(total, losses).numpy(), z / (c * np.array([0.5, 4.0])), rtol=1e-5
+    )
