@@ -112,6 +112,36 @@ class _MeanOfEach(keras.metrics.Metric):
         return {**super().get_config(), "names": list(self.names)}
 
 
+class _SpreadOfEach(keras.metrics.Metric):
+    """The running standard deviation of each entry of a vector over the steps, one name per entry."""
+
+    def __init__(self, names: Sequence[str], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.names = tuple(names)
+        shape = (len(self.names),)
+        self.total = self.add_variable(shape=shape, initializer="zeros", name="total")
+        self.squares = self.add_variable(
+            shape=shape, initializer="zeros", name="squares"
+        )
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, values, sample_weight=None):
+        del sample_weight
+        values = tf.cast(values, self.total.dtype)
+        self.total.assign_add(values)
+        self.squares.assign_add(tf.square(values))
+        self.count.assign_add(1.0)
+
+    def result(self):
+        mean = tf.math.divide_no_nan(self.total, self.count)
+        variance = tf.math.divide_no_nan(self.squares, self.count) - tf.square(mean)
+        spread = tf.sqrt(tf.maximum(variance, 0.0))
+        return {name: spread[k] for k, name in enumerate(self.names)}
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "names": list(self.names)}
+
+
 class _EndEpoch(keras.callbacks.Callback):
     """Hands each epoch's mean training loss per task to the model's rule (for DWA)."""
 
@@ -133,7 +163,8 @@ class MultiTaskModel(keras.Model):
     and lets ``rule`` turn them into the update. Changing ``rule`` is the only change needed to switch
     from equal weights to uncertainty weighting or PCGrad. History gets, per epoch, ``loss`` (the rule's
     objective), ``<task>_loss`` (unweighted), each task's metric, ``weight_<task>`` (the rule's mean weight
-    over the epoch) and whatever else the rule logs. Taught in
+    over the epoch's steps), ``weight_sd_<task>`` (the standard deviation of that weight over the epoch's
+    steps: how much the rule moved it within the epoch) and whatever else the rule logs. Taught in
     :doc:`/book/part1_multitask/05_learned_weights`.
 
     Args:
@@ -172,6 +203,9 @@ class MultiTaskModel(keras.Model):
         )
         log_names = [f"weight_{name}" for name in names] + list(rule.extra_log_names())
         self._rule_tracker = _MeanOfEach(log_names, name="rule_logs")
+        self._spread_tracker = _SpreadOfEach(
+            [f"weight_sd_{name}" for name in names], name="weight_spread"
+        )
 
     @property
     def output_names(self) -> list[str]:
@@ -221,10 +255,12 @@ class MultiTaskModel(keras.Model):
             self._rule_tracker.update_state(
                 tf.stack([logs[name] for name in self._rule_tracker.names])
             )
+            self._spread_tracker.update_state(self.rule.task_weights())
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         variables = self.trainable_variables
+        self.rule.begin_step(self.optimizer.iterations)
         with tf.GradientTape(persistent=self.rule.uses_task_gradients) as tape:
             y_pred = self(x, training=True)
             loss_list = self._loss_list(y, y_pred, sample_weight)
@@ -311,7 +347,7 @@ class MultiTaskModel(keras.Model):
         return {
             name: value
             for name, value in logs.items()
-            if name not in self._rule_tracker.names
+            if name not in self._rule_tracker.names + self._spread_tracker.names
         }
 
     def fit(self, *args, callbacks=None, **kwargs):

@@ -31,6 +31,7 @@ __all__ = [
     "Equal",
     "GradNorm",
     "PCGrad",
+    "RandomWeights",
     "Rule",
     "Static",
     "Uncertainty",
@@ -47,6 +48,8 @@ class Rule(keras.layers.Layer):
       the model as ``weight_<task>`` every epoch.
     - ``total(losses)``: the loss to minimise, from the ``(K,)`` tensor of task losses; by default
       ``sum_k task_weights()[k] * losses[k]``.
+    - ``begin_step(step)``: called at the start of every training step with the optimizer's step number,
+      before the losses are computed (a rule that draws new weights each step draws them here).
     - ``combine(gradients, losses, step)``: for rules with ``uses_task_gradients = True``, the update of the
       shared parameters from the ``(K, P)`` matrix of the tasks' gradients on them (flattened); by default
       the weighted sum of the rows. Parameters that only one task reaches get that task's weighted gradient.
@@ -89,6 +92,9 @@ class Rule(keras.layers.Layer):
 
     def task_weights(self):
         return ops.ones((self.num_tasks,))
+
+    def begin_step(self, step) -> None:
+        del step
 
     def total(self, losses):
         return ops.sum(self.task_weights() * losses)
@@ -291,24 +297,70 @@ class DWA(Rule):
         return {**super().get_config(), "temperature": self.temperature}
 
 
+def _add_logits(rule: Rule) -> None:
+    """Give ``rule`` one logit per task (zeros: equal weights) and the state of Adam's step on them."""
+
+    def state(name, shape=(rule.num_tasks,)):
+        return rule.add_weight(
+            shape=shape,
+            initializer="zeros",
+            trainable=False,
+            aggregation="mean",
+            name=name,
+        )
+
+    rule.logits = state("logits")
+    rule.first_moment = state("first_moment")
+    rule.second_moment = state("second_moment")
+    rule.updates = state("updates", shape=())
+
+
+def _adam_step_on_logits(rule: Rule, gradient, learning_rate: float) -> None:
+    """One Adam step (Kingma and Ba, 2015; default betas 0.9, 0.999 and epsilon 1e-8) on ``rule.logits``.
+
+    Adam divides each step by a running estimate of the gradient's size, so the logits move by about
+    ``learning_rate`` per step whatever the units of ``gradient``.
+    """
+    step = rule.updates + 1.0
+    m = 0.9 * rule.first_moment + 0.1 * gradient
+    v = 0.999 * rule.second_moment + 0.001 * ops.square(gradient)
+    m_hat = m / (1.0 - ops.power(0.9, step))
+    v_hat = v / (1.0 - ops.power(0.999, step))
+    rule.logits.assign(rule.logits - learning_rate * m_hat / (ops.sqrt(v_hat) + 1e-8))
+    rule.first_moment.assign(m)
+    rule.second_moment.assign(v)
+    rule.updates.assign(step)
+
+
+def _softmax_weights(logits, num_tasks: int):
+    if num_tasks == 1:  # softmax over one logit is 1 (Keras warns about it)
+        return ops.ones((1,))
+    return ops.softmax(ops.convert_to_tensor(logits))
+
+
 @register
 class GradNorm(Rule):
     """GradNorm (Chen et al., 2018): weights that balance the tasks' gradient norms and training rates.
 
     Each step, with ``g_k`` task ``k``'s gradient on the shared parameters, ``G_k = w_k * ||g_k||`` the
     norm of its weighted gradient, ``L~_k = L_k / L_k(0)`` its loss relative to its first loss and
-    ``r_k = L~_k / mean(L~)`` its relative inverse training rate, GradNorm takes a gradient step on
-    ``sum_k |G_k - mean(G) * r_k^alpha|`` with respect to the weights (the target ``mean(G) * r_k^alpha``
-    held constant, as in the paper), then rescales the weights to sum to ``K``. A task that trains slower
-    than the others (``r_k > 1``) is given a larger target and so a larger weight. The model is trained on
-    ``sum_k w_k L_k`` with the weights before the step.
+    ``r_k = L~_k / mean(L~)`` its relative inverse training rate, GradNorm minimises
+    ``L_grad = sum_k |G_k - mean(G) * r_k^alpha|`` over the weights, the target ``mean(G) * r_k^alpha`` held
+    constant, as in the paper. A task that trains slower than the others (``r_k > 1``) is given a larger
+    target and so a larger weight. The model is trained on ``sum_k w_k L_k`` with the weights before the
+    step.
 
-    The paper measures ``G_k`` on the last shared layer's weights to save time; here it is measured on
-    all shared parameters, whose per-task gradients the model computes anyway.
+    The weights are optimised as the paper and its reference implementations do, by an optimiser of their
+    own: here the weights are ``w = K * softmax(xi)``, so that they stay positive and sum to ``K`` (the
+    paper renormalises them to sum to ``K`` after each step), and each step is one Adam step on the logits
+    ``xi`` along the gradient of ``L_grad``. Adam's step is about ``learning_rate`` in logit units
+    whatever the gradients' units, so a large gradient norm cannot throw the weights from one extreme to
+    the other between steps. The paper measures ``G_k`` on the last shared layer's weights to save time;
+    here it is measured on all shared parameters, whose per-task gradients the model computes anyway.
 
     Args:
         alpha: Strength of the pull towards equal training rates; the paper's experiments use 0.12 to 1.5.
-        learning_rate: Step size of the weights' gradient step.
+        learning_rate: Adam's step size for the logits.
     """
 
     uses_task_gradients = True
@@ -325,13 +377,7 @@ class GradNorm(Rule):
 
     def setup(self, task_names: Sequence[str]) -> None:
         super().setup(task_names)
-        self.current = self.add_weight(
-            shape=(self.num_tasks,),
-            initializer="ones",
-            trainable=False,
-            aggregation="mean",
-            name="current",
-        )
+        _add_logits(self)
         # Each task's first positive loss, L_k(0); zero until the task has been seen with labels.
         self.first_losses = self.add_weight(
             shape=(self.num_tasks,),
@@ -342,31 +388,32 @@ class GradNorm(Rule):
         )
 
     def task_weights(self):
-        return ops.convert_to_tensor(self.current)
+        return self.num_tasks * _softmax_weights(self.logits, self.num_tasks)
 
-    def step(self, weights, norms, losses, first_losses):
-        """The new weights after one GradNorm step, from the current ones (pure function, shape (K,))."""
-        num_tasks = ops.cast(ops.shape(weights)[0], weights.dtype)
+    def weight_gradient(self, weights, norms, losses, first_losses):
+        """The gradient of ``L_grad`` with respect to the weights, target held constant (shape (K,)).
+
+        ``d|w_k ||g_k|| - target_k| / dw_k = sign(w_k ||g_k|| - target_k) * ||g_k||``.
+        """
         weighted_norms = weights * norms
         relative = tf.math.divide_no_nan(losses, first_losses)
         rate = tf.math.divide_no_nan(relative, ops.mean(relative))
         target = ops.mean(weighted_norms) * ops.power(rate, self.alpha)
-        # d/dw_k |w_k ||g_k|| - target_k| = sign(w_k ||g_k|| - target_k) * ||g_k||.
-        stepped = (
-            weights - self.learning_rate * ops.sign(weighted_norms - target) * norms
-        )
-        stepped = ops.maximum(stepped, 1e-3)
-        return num_tasks * stepped / ops.sum(stepped)
+        return ops.sign(weighted_norms - target) * norms
 
     def combine(self, gradients, losses, step):
         del step
-        weights = ops.convert_to_tensor(self.current)
+        weights = self.task_weights()
         first = ops.convert_to_tensor(self.first_losses)
         first = ops.where((first > 0) | (losses <= 0), first, losses)
         self.first_losses.assign(first)
         update = ops.sum(ops.expand_dims(weights, 1) * gradients, axis=0)
         norms = ops.sqrt(ops.sum(ops.square(gradients), axis=1))
-        self.current.assign(self.step(weights, norms, losses, first))
+        by_weight = self.weight_gradient(weights, norms, losses, first)
+        # Chain rule through w = K softmax(xi); the softmax's Jacobian is symmetric.
+        z = weights / self.num_tasks
+        by_logit = self.num_tasks * z * (by_weight - ops.sum(z * by_weight))
+        _adam_step_on_logits(self, by_logit, self.learning_rate)
         return update
 
     def get_config(self) -> dict:
@@ -457,6 +504,46 @@ class PCGrad(Rule):
 
 
 @register
+class RandomWeights(Rule):
+    """Random loss weighting, RLW (Lin et al., 2022): fresh random weights at every step.
+
+    Each step draws ``lambda ~ N(0, I)``, one number per task, and trains on ``sum_k w_k L_k`` with
+    ``w = softmax(lambda)`` (the weights sum to 1, as in the paper). No signal is read: the rule is the
+    sanity baseline that a rule reading losses or gradients should beat. The draws are fixed by ``seed`` and
+    the step number, so runs repeat.
+
+    Args:
+        seed: Seed of the draws.
+    """
+
+    @check_types
+    def __init__(self, seed: int = 0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.seed = check_seed(seed)
+
+    def setup(self, task_names: Sequence[str]) -> None:
+        super().setup(task_names)
+        self.current = self.add_weight(
+            shape=(self.num_tasks,),
+            initializer=keras.initializers.Constant(1.0 / self.num_tasks),
+            trainable=False,
+            aggregation="mean",
+            name="current",
+        )
+
+    def task_weights(self):
+        return ops.convert_to_tensor(self.current)
+
+    def begin_step(self, step) -> None:
+        seed = tf.stack([tf.constant(self.seed, "int64"), tf.cast(step, "int64")])
+        drawn = tf.random.stateless_normal((self.num_tasks,), seed=seed)
+        self.current.assign(_softmax_weights(drawn, self.num_tasks))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "seed": self.seed}
+
+
+@register
 class FAMO(Rule):
     """FAMO, fast adaptive multitask optimisation (Liu et al., 2023): loss weights that balance how fast the
     tasks' losses fall, at the cost of one extra forward pass per step, whatever the number of tasks.
@@ -494,25 +581,10 @@ class FAMO(Rule):
 
     def setup(self, task_names: Sequence[str]) -> None:
         super().setup(task_names)
-
-        def state(name, shape=(self.num_tasks,)):
-            return self.add_weight(
-                shape=shape,
-                initializer="zeros",
-                trainable=False,
-                aggregation="mean",
-                name=name,
-            )
-
-        self.logits = state("logits")
-        self.first_moment = state("first_moment")
-        self.second_moment = state("second_moment")
-        self.updates = state("updates", shape=())
+        _add_logits(self)
 
     def task_weights(self):
-        if self.num_tasks == 1:  # softmax over one logit is 1 (Keras warns about it)
-            return ops.ones((1,))
-        return ops.softmax(ops.convert_to_tensor(self.logits))
+        return _softmax_weights(self.logits, self.num_tasks)
 
     def total(self, losses):
         z = self.task_weights()
@@ -525,17 +597,7 @@ class FAMO(Rule):
         delta = ops.log(losses + self.EPSILON) - ops.log(losses_after + self.EPSILON)
         # The softmax's Jacobian is symmetric: J^T delta = z * (delta - z . delta).
         gradient = z * (delta - ops.sum(z * delta)) + self.decay * self.logits
-        step = self.updates + 1.0
-        m = 0.9 * self.first_moment + 0.1 * gradient
-        v = 0.999 * self.second_moment + 0.001 * ops.square(gradient)
-        m_hat = m / (1.0 - ops.power(0.9, step))
-        v_hat = v / (1.0 - ops.power(0.999, step))
-        self.logits.assign(
-            self.logits - self.learning_rate * m_hat / (ops.sqrt(v_hat) + 1e-8)
-        )
-        self.first_moment.assign(m)
-        self.second_moment.assign(v)
-        self.updates.assign(step)
+        _adam_step_on_logits(self, gradient, self.learning_rate)
 
     def get_config(self) -> dict:
         return {

@@ -74,18 +74,65 @@ def test_dwa_weights_for_a_given_loss_history():
     assert weights[0] > weights[1] and weights.sum() == pytest.approx(2.0)
 
 
-def test_gradnorm_step_moves_weights_the_right_way_and_keeps_their_sum():
+def _reference_gradnorm_logits(gradients, losses, steps, alpha, learning_rate):
+    """GradNorm's logits after ``steps`` identical steps, written out in NumPy: the gradient of
+    ``sum_k |w_k ||g_k|| - mean(w ||g||) r_k^alpha|`` (target held constant) through ``w = K softmax(xi)``,
+    then Adam (betas 0.9, 0.999, epsilon 1e-8) on ``xi``."""
+    k = len(losses)
+    xi, m, v = np.zeros(k), np.zeros(k), np.zeros(k)
+    norms = np.linalg.norm(gradients, axis=1)
+    rate = (losses / losses) / np.mean(losses / losses)  # first losses = these losses
+    for t in range(1, steps + 1):
+        z = np.exp(xi) / np.exp(xi).sum()
+        w = k * z
+        target = np.mean(w * norms) * rate**alpha
+        by_weight = np.sign(w * norms - target) * norms
+        grad = k * z * (by_weight - z @ by_weight)
+        m = 0.9 * m + 0.1 * grad
+        v = 0.999 * v + 0.001 * grad**2
+        xi = xi - learning_rate * (m / (1 - 0.9**t)) / (
+            np.sqrt(v / (1 - 0.999**t)) + 1e-8
+        )
+    return xi
+
+
+def test_gradnorm_step_follows_the_reference_and_keeps_the_sum():
     rule = _rule(rules.GradNorm(alpha=1.5, learning_rate=0.1))
     # Equal losses (equal training rates) but task a's gradient is 3 times larger: a must lose weight.
-    gradients = tf.constant([[3.0, 0.0], [0.0, 1.0]])
-    losses = tf.constant([1.0, 1.0])
-    rule.combine(gradients, losses, step=tf.constant(0))
+    gradients = np.array([[3.0, 0.0], [0.0, 1.0]])
+    losses = np.array([1.0, 1.0])
+    for step in range(3):
+        update = rule.combine(
+            tf.constant(gradients, "float32"),
+            tf.constant(losses, "float32"),
+            step=tf.constant(step),
+        )
+    np.testing.assert_allclose(
+        rule.logits.numpy(),
+        _reference_gradnorm_logits(gradients, losses, 3, 1.5, 0.1),
+        rtol=1e-5,
+    )
     weights = np.asarray(rule.task_weights())
     assert weights[0] < 1.0 < weights[1]
     assert weights.sum() == pytest.approx(2.0, rel=1e-6)
-    # By hand: G = (3, 1), target = mean(G) = 2, step = w - 0.1 * sign(G - 2) * ||g|| = (0.7, 1.1).
-    np.testing.assert_allclose(weights, 2 * np.array([0.7, 1.1]) / 1.8, rtol=1e-6)
+    # The update uses the weights before the last step (Adam's first step moves each logit by lr).
     np.testing.assert_allclose(rule.first_losses, [1.0, 1.0])
+    assert np.all(np.isfinite(update.numpy()))
+
+
+def test_gradnorm_step_does_not_grow_with_the_gradients_units():
+    # A gradient 1,000 times larger moves the logits by the same amount: Adam's step is scale-free.
+    small, large = (
+        _rule(rules.GradNorm(learning_rate=0.05)),
+        _rule(rules.GradNorm(learning_rate=0.05)),
+    )
+    gradients = np.array([[3.0, 0.0], [0.0, 1.0]], "float32")
+    for rule, scale in ((small, 1.0), (large, 1000.0)):
+        rule.combine(
+            tf.constant(scale * gradients), tf.constant([1.0, 1.0]), tf.constant(0)
+        )
+    np.testing.assert_allclose(small.logits.numpy(), large.logits.numpy(), rtol=1e-4)
+    np.testing.assert_allclose(np.abs(small.logits.numpy()), 0.05, rtol=1e-3)
 
 
 def test_gradnorm_gives_a_slower_task_more_weight():
@@ -97,6 +144,74 @@ def test_gradnorm_gives_a_slower_task_more_weight():
     )  # task a trains slower
     weights = np.asarray(rule.task_weights())
     assert weights[0] > weights[1]
+
+
+def _weights_at_every_step(rule, data, epochs=3):
+    """The rule's weights after every training step of a small shared-bottom model, (steps, K)."""
+    mtl.set_seed(0)
+    network = mtl.models.build_shared_bottom(data.input_dim, data.tasks, 8)
+    model = MultiTaskModel(network, data.tasks, rule=rule)
+    mtl.training.compile_for_tasks(model, data.tasks, learning_rate=1e-2)
+    seen = []
+    keep = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: seen.append(
+            model.rule.task_weights().numpy().copy()
+        )
+    )
+    history = model.fit(
+        data.train.x,
+        data.train.y,
+        epochs=epochs,
+        batch_size=64,
+        verbose=0,
+        callbacks=[keep],
+    )
+    return np.array(seen), history.history
+
+
+def test_gradnorm_weights_do_not_oscillate_when_the_label_scales_differ():
+    # Labels 8 times larger on one task: its gradient norm is ~8 times the others'. A step in absolute
+    # gradient units (the book's first GradNorm) threw that task's weight between a floor and several
+    # times its mean on alternate steps; with Adam on the logits, each step moves every weight a little.
+    data = mtl.data.make_correlated_tasks(
+        1200,
+        0.5,
+        num_tasks=3,
+        input_dim=6,
+        label_scales=np.array([1.0, 8.0, 1.0]),
+        standardize_targets=False,
+        seed=0,
+    )
+    weights, history = _weights_at_every_step(rules.GradNorm(), data)
+    assert weights.min() > 0 and np.allclose(weights.sum(axis=1), 3.0, rtol=1e-5)
+    change = np.abs(np.diff(weights, axis=0)) / weights[:-1]
+    assert change.max() < 0.2, f"a weight moved by {change.max():.0%} in one step"
+    # Direction reversals of the step happen, but not on (almost) every step as a bang-bang rule's do.
+    signs = np.sign(np.diff(weights, axis=0))
+    reversals = np.mean(signs[1:] * signs[:-1] < 0, axis=0)
+    assert reversals.max() < 0.5, f"reversal rate per task: {reversals}"
+    # The within-epoch spread that the model logs is the spread of these per-step weights.
+    steps = len(weights) // 3
+    last = weights[-steps:]
+    np.testing.assert_allclose(
+        [history[f"weight_sd_{t.name}"][-1] for t in data.tasks],
+        last.std(axis=0),
+        rtol=1e-2,  # float32 sums of squares over the epoch
+        atol=1e-6,
+    )
+
+
+def test_random_weights_draw_fresh_weights_that_sum_to_one_and_repeat():
+    data = mtl.data.make_correlated_tasks(600, 0.5, input_dim=6, seed=0)
+    first, _ = _weights_at_every_step(rules.RandomWeights(seed=3), data, epochs=1)
+    again, _ = _weights_at_every_step(rules.RandomWeights(seed=3), data, epochs=1)
+    other, _ = _weights_at_every_step(rules.RandomWeights(seed=4), data, epochs=1)
+    np.testing.assert_allclose(first.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+    assert len(np.unique(first[:, 0])) == len(first)  # a new draw at every step
+    # softmax of N(0, 1) draws: for two tasks, the first weight's mean is 1/2 and it spans (0, 1) widely.
+    assert 0.3 < first[:, 0].mean() < 0.7 and first[:, 0].std() > 0.1
 
 
 def test_pcgrad_projects_conflicting_gradients():

@@ -84,9 +84,10 @@ def make_correlated_tasks(
     then, if ``label_scales`` is given, ``y_k <- label_scales[k] * y_k`` (so task ``k``'s noise has standard
     deviation ``label_scales[k] * noise_std[k]`` in its own units),
 
-    with ``alpha_i = i`` and ``beta_i = i**2`` (the paper gives no values; this is a common choice) and
-    ``m = num_sines``. ``correlation`` is the cosine of the tasks' weight vectors, not the correlation of
-    their labels: the sines make the labels' Pearson correlation much lower than ``correlation``.
+    with ``alpha_i = i``, ``beta_i = i**2`` and ``m = num_sines``. The paper gives no values for them; a
+    public re-implementation from Google Research uses ``beta_i = (i - 1)**2``, offsets from 0.
+    ``correlation`` is the cosine of the tasks' weight vectors, not the correlation of their labels: the
+    sines make the labels' Pearson correlation much lower than ``correlation``.
 
     Args:
         n_samples: Number of examples before splitting.
