@@ -217,11 +217,11 @@ PLAIN_FIT = "plain fit (Keras compile, equal weights)"
 
 def time_rules(
     task_counts: tuple[int, ...] = (3, 6),
-    steps: int = 100,
-    repeats: int = 3,
+    steps: int = 50,
+    repeats: int = 5,
     input_dim: int = 100,
-    units: int = 512,
-    batch_size: int = 512,
+    units: int = 2048,
+    batch_size: int = 1024,
 ) -> str:
     """Time a training step of every rule against plain ``fit`` on the same model and data.
 
