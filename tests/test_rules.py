@@ -74,26 +74,36 @@ def test_dwa_weights_for_a_given_loss_history():
     assert weights[0] > weights[1] and weights.sum() == pytest.approx(2.0)
 
 
-def _reference_gradnorm_logits(gradients, losses, steps, alpha, learning_rate):
-    """GradNorm's logits after ``steps`` identical steps, written out in NumPy: the gradient of
-    ``sum_k |w_k ||g_k|| - mean(w ||g||) r_k^alpha|`` (target held constant) through ``w = K softmax(xi)``,
-    then Adam (betas 0.9, 0.999, epsilon 1e-8) on ``xi``."""
-    k = len(losses)
-    xi, m, v = np.zeros(k), np.zeros(k), np.zeros(k)
-    norms = np.linalg.norm(gradients, axis=1)
-    rate = (losses / losses) / np.mean(losses / losses)  # first losses = these losses
+def _numpy_adam_on_logits(gradient_of, num_logits, steps, learning_rate):
+    """The logits after ``steps`` Adam steps from zeros (betas 0.9, 0.999, epsilon 1e-8, as PyTorch's and
+    Keras's defaults), with ``gradient_of(xi)`` the gradient at ``xi``: the reference update, in NumPy."""
+    xi, m, v = np.zeros(num_logits), np.zeros(num_logits), np.zeros(num_logits)
     for t in range(1, steps + 1):
-        z = np.exp(xi) / np.exp(xi).sum()
-        w = k * z
-        target = np.mean(w * norms) * rate**alpha
-        by_weight = np.sign(w * norms - target) * norms
-        grad = k * z * (by_weight - z @ by_weight)
+        grad = gradient_of(xi)
         m = 0.9 * m + 0.1 * grad
         v = 0.999 * v + 0.001 * grad**2
         xi = xi - learning_rate * (m / (1 - 0.9**t)) / (
             np.sqrt(v / (1 - 0.999**t)) + 1e-8
         )
     return xi
+
+
+def _reference_gradnorm_logits(gradients, losses, steps, alpha, learning_rate):
+    """GradNorm's logits after ``steps`` identical steps, written out in NumPy: the gradient of
+    ``sum_k |w_k ||g_k|| - mean(w ||g||) r_k^alpha|`` (target held constant) through ``w = K softmax(xi)``,
+    then Adam on ``xi``."""
+    k = len(losses)
+    norms = np.linalg.norm(gradients, axis=1)
+    rate = (losses / losses) / np.mean(losses / losses)  # first losses = these losses
+
+    def gradient_of(xi):
+        z = np.exp(xi) / np.exp(xi).sum()
+        w = k * z
+        target = np.mean(w * norms) * rate**alpha
+        by_weight = np.sign(w * norms - target) * norms
+        return k * z * (by_weight - z @ by_weight)
+
+    return _numpy_adam_on_logits(gradient_of, k, steps, learning_rate)
 
 
 def test_gradnorm_step_follows_the_reference_and_keeps_the_sum():
@@ -527,17 +537,13 @@ def test_restart_also_resets_the_rules_state(rule_name, correlated):
 
 def _reference_famo_logits(before, after, steps, learning_rate=0.025, decay=0.01):
     """The logits after ``steps`` updates, as the reference implementation (PyTorch Adam) computes them."""
-    xi, m, v = np.zeros(len(before)), np.zeros(len(before)), np.zeros(len(before))
-    for t in range(1, steps + 1):
+
+    def gradient_of(xi):
         z = np.exp(xi) / np.exp(xi).sum()
         delta = np.log(before + 1e-8) - np.log(after + 1e-8)
-        grad = z * (delta - z @ delta) + decay * xi
-        m = 0.9 * m + 0.1 * grad
-        v = 0.999 * v + 0.001 * grad**2
-        xi = xi - learning_rate * (m / (1 - 0.9**t)) / (
-            np.sqrt(v / (1 - 0.999**t)) + 1e-8
-        )
-    return xi
+        return z * (delta - z @ delta) + decay * xi
+
+    return _numpy_adam_on_logits(gradient_of, len(before), steps, learning_rate)
 
 
 def test_famo_follows_the_reference_update_and_favours_the_slower_task():
