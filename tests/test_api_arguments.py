@@ -129,6 +129,7 @@ def _evaluate_tasks_arguments():
 VALID = {
     "data.load_penguins": lambda: ((), {}),
     "data.load_multimodal_digits": lambda: ((), {}),
+    "data.load_av_digits": lambda: ((), {}),
     "data.make_correlated_tasks": lambda: ((200,), {"input_dim": 5}),
     "data.make_two_views": lambda: ((200,), {}),
     "data.task_directions": lambda: ((0.5,), {"input_dim": 5}),

@@ -4,6 +4,7 @@ Nothing here downloads: the penguins ship inside the ``palmerpenguins`` package,
 scikit-learn, and the synthetic tasks and the digits' key tones are generated from a seed.
 """
 
+from mtl_tutorial.data.av_digits import load_av_digits
 from mtl_tutorial.data.digits import load_multimodal_digits
 from mtl_tutorial.data.penguins import load_penguins
 from mtl_tutorial.data.splits import MultiTaskData, Split, stratified_split
@@ -18,6 +19,7 @@ __all__ = [
     "MultiTaskData",
     "Split",
     "label_correlation",
+    "load_av_digits",
     "load_multimodal_digits",
     "load_penguins",
     "make_correlated_tasks",

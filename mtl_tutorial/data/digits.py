@@ -58,6 +58,7 @@ def dtmf_tones(
     *,
     noise_std: float = 1.0,
     drop_fraction: float = 0.5,
+    volume_db: np.ndarray | None = None,
 ) -> np.ndarray:
     """Noisy 32 ms key tones, one per digit, shape ``(n, 128)``, sampled at 4 kHz.
 
@@ -65,7 +66,9 @@ def dtmf_tones(
     key's two frequencies, each off by up to 1.5% (a real keypad's tolerance), random phases, and
     Gaussian noise of standard deviation ``noise_std`` (each sine has amplitude 1). For a share
     ``drop_fraction`` of the tones one of the two sines, chosen at random, is missing (``a = 0``): the
-    tone then names only the key's row or only its column.
+    tone then names only the key's row or only its column. ``volume_db``, one value per tone, scales
+    both sines by ``10 ** (volume_db / 20)`` before the noise is added (0 dB: amplitude 1); the noise
+    does not change, so a quieter tone is a noisier one.
     """
     digits = np.asarray(digits)
     n = len(digits)
@@ -82,6 +85,8 @@ def dtmf_tones(
         tone += amplitudes[:, k : k + 1] * np.sin(
             2 * np.pi * hz[:, None] * time + phase
         )
+    if volume_db is not None:
+        tone *= 10.0 ** (np.asarray(volume_db, dtype=float).reshape(n, 1) / 20.0)
     return tone + noise_std * rng.standard_normal(tone.shape)
 
 
