@@ -69,6 +69,7 @@ ALSO_WALKED = {
     "data.Split.with_noise": mtl.data.Split.with_noise,
     "digits.audio_statistics": mtl.data.digits.audio_statistics,
     "digits.key_tone_prompts": mtl.data.digits.key_tone_prompts,
+    "av_digits.audio_statistics": mtl.data.av_digits.audio_statistics,
 }
 CALLABLES = {**PUBLIC, **ALSO_WALKED}
 
@@ -232,6 +233,7 @@ VALID = {
     "data.Split.with_noise": lambda: ((_two_views_split(), "view_a", 0.5), {"seed": 0}),
     "digits.audio_statistics": lambda: ((), {"seed": 0}),
     "digits.key_tone_prompts": lambda: ((_audio_statistics(),), {"seed": 0}),
+    "av_digits.audio_statistics": lambda: ((), {"seed": 0}),
 }
 # Public callables without arguments to get wrong, or whose arguments are Keras's own or tensors.
 NOT_WALKED = {

@@ -235,3 +235,48 @@ def _build(
         "audio_mean": audio_mean,
         "audio_std": audio_std,
     }
+
+
+@check_types
+def audio_statistics(
+    seed: int = 0,
+    *,
+    copies: int = 3,
+    tone_noise: float = 0.7,
+    drop_fraction: float = 0.5,
+    volume_range_db: float = 10.0,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The per-bin mean and standard deviation :func:`load_av_digits` standardises the audio with.
+
+    Computed by the loader's own code for the same arguments (the images' settings do not change the
+    tones, so they are not needed), so that a new tone, e.g. a prompt from
+    :func:`~mtl_tutorial.data.digits.key_tone_prompts`, can be standardised exactly like the loader's audio:
+    ``(tone_spectrum(tones) - mean) / std``.
+
+    Args:
+        seed, copies, tone_noise, drop_fraction, volume_range_db, val_fraction, test_fraction: As given
+            to :func:`load_av_digits`.
+
+    Returns:
+        ``(mean, std)``, each of shape ``(65,)``, one value per bin of
+        :data:`~mtl_tutorial.data.digits.SPECTRUM_HZ`.
+
+    Raises:
+        ValueError: for a setting out of range.
+    """
+    _, extra = _build(
+        ("digit",),
+        seed=seed,
+        copies=copies,
+        image_noise=0.2,
+        occlusion_fraction=0.5,
+        upside_down_fraction=0.5,
+        tone_noise=tone_noise,
+        drop_fraction=drop_fraction,
+        volume_range_db=volume_range_db,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+    )
+    return extra["audio_mean"], extra["audio_std"]
