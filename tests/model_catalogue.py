@@ -45,6 +45,21 @@ def _fusion_cases() -> dict:
                 ),
                 PAIRED,
             )
+        if (
+            fusion == "late"
+        ):  # and its product of experts, with and without presence masks
+            for missing in (False, True):
+                cases[f"late, logits, allow_missing={missing}"] = (
+                    lambda m=missing: mtl.models.build_fusion_model(
+                        SHAPES,
+                        TASKS,
+                        "late",
+                        units=8,
+                        allow_missing=m,
+                        late_combine="logits",
+                    ),
+                    PAIRED,
+                )
         cases[f"{fusion}, audio only"] = (
             lambda f=fusion: mtl.models.build_fusion_model(
                 {"audio": (5,)}, TASKS, f, units=8

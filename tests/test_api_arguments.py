@@ -240,6 +240,7 @@ NOT_WALKED = {
     "data.MultiTaskData": "a dataclass the loaders fill; readers do not build one by hand",
     "data.Split": "a dataclass the loaders fill",
     "models.ModalityPresence": "no arguments of its own (Keras layer options only)",
+    "models.PresentSum": "no arguments of its own",
     "models.PresentAverage": "no arguments of its own",
     "models.TensorFusion": "no arguments of its own",
     "models.symmetric_info_nce": "takes tensors inside a training step",

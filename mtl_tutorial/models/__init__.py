@@ -9,6 +9,7 @@ from mtl_tutorial.models.fusion import (
     ModalityDropout,
     ModalityPresence,
     PresentAverage,
+    PresentSum,
     TensorFusion,
 )
 from mtl_tutorial.models.moe import MixtureOfExperts, build_mixture_of_experts
@@ -27,6 +28,7 @@ __all__ = [
     "ModalityDropout",
     "ModalityPresence",
     "PresentAverage",
+    "PresentSum",
     "TensorFusion",
     "build_capstone",
     "build_cross_stitch",

@@ -13,8 +13,8 @@ save to ``.keras`` and load with the default ``safe_mode``:
   residual connection and layer normalisation).
 - :class:`ModalityDropout`: in training, blanks whole modalities at random so that a model learns to cope
   without any one of them (Neverova et al., "ModDrop: adaptive multi-modal gesture recognition", 2016).
-- :class:`ModalityPresence` and :class:`PresentAverage`: how a model tells, and handles, a modality that
-  is missing at prediction time (given as all zeros).
+- :class:`ModalityPresence`, :class:`PresentAverage` and :class:`PresentSum`: how a model tells, and
+  handles, a modality that is missing at prediction time (given as all zeros).
 """
 
 from __future__ import annotations
@@ -270,6 +270,31 @@ class PresentAverage(layers.Layer):
         total = sum(p * m for p, m in zip(predictions, masks, strict=True))
         count = sum(masks)
         return total / ops.maximum(count, 1.0)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+
+@keras.saving.register_keras_serializable(package="mtl_tutorial")
+class PresentSum(layers.Layer):
+    """Sum per-modality logits over the modalities each example has (late fusion by logits, Part II).
+
+    Takes a list ``[z_1, ..., z_M, m_1, ..., m_M]``: ``M`` logits of one shape ``(batch, k)`` and then
+    ``M`` presence masks of shape ``(batch, 1)`` (from :class:`ModalityPresence`), and returns
+    ``sum_m m_m z_m``. A missing modality adds nothing: its expert is uniform over the classes, which is
+    what a product of experts should do with a modality it has not seen (zeros if all are missing, so a
+    softmax on top gives the uniform distribution).
+    """
+
+    def call(self, inputs):
+        parts = _as_list(inputs, "PresentSum", at_least=2)
+        if len(parts) % 2:
+            raise ValueError(
+                "PresentSum takes M logits and then their M presence masks; "
+                f"got {len(parts)} tensors."
+            )
+        half = len(parts) // 2
+        return sum(z * m for z, m in zip(parts[:half], parts[half:], strict=True))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])

@@ -24,6 +24,7 @@ def towers_and_heads(
     tower_units: int | None,
     *,
     suffix: str = "",
+    logits: bool = False,
 ) -> dict[str, keras.KerasTensor]:
     """Each task's tower ``Dense(tower_units, relu)`` and head, on its features.
 
@@ -37,6 +38,8 @@ def towers_and_heads(
         tasks: The tasks, in the order their layers are created.
         tower_units: Width of each task's tower; ``None`` for no tower (the head reads the features).
         suffix: Appended to every layer's name (late fusion's per-modality heads, ``"_from_<modality>"``).
+        logits: If true, every head is linear: a classification head gives logits instead of
+            probabilities (late fusion that sums the modalities' logits, ``late_combine="logits"``).
 
     Returns:
         ``{task.name: output}``, in the order of ``tasks``.
@@ -51,7 +54,7 @@ def towers_and_heads(
             x = tower(x)
         head = layers.Dense(
             task.output_units,
-            activation=task.output_activation,
+            activation=None if logits else task.output_activation,
             name=f"{task.name}{suffix}",
             dtype="float32",  # outputs stay float32 under mixed precision (Part III)
         )

@@ -9,8 +9,10 @@ table's names:
 - ``"early"``: the modalities' raw inputs are flattened and concatenated, then one shared network reads
   them (input-level fusion);
 - ``"intermediate"``: each modality has its own encoder; their features are concatenated (feature-level);
-- ``"late"``: each modality has its own encoder *and its own heads*; the tasks' predictions are averaged
-  over modalities (decision-level: the modalities never see each other);
+- ``"late"``: each modality has its own encoder *and its own heads*; the tasks' predictions are combined
+  over modalities (decision-level: the modalities never see each other). A classification task either
+  averages the modalities' probabilities (``late_combine="probabilities"``, a mixture of experts) or sums
+  their logits before one softmax (``late_combine="logits"``, a product of experts);
 - ``"gmu"``: encoders, then a :class:`~mtl_tutorial.models.GatedMultimodalUnit` (two modalities);
 - ``"tensor"``: encoders, then :class:`~mtl_tutorial.models.TensorFusion` and a ``Dense`` layer;
 - ``"attention"``: encoders whose features are cut into tokens, each modality attending to the other with
@@ -35,6 +37,7 @@ from mtl_tutorial.models.fusion import (
     ModalityDropout,
     ModalityPresence,
     PresentAverage,
+    PresentSum,
     TensorFusion,
 )
 from mtl_tutorial.models.heads import towers_and_heads
@@ -58,7 +61,7 @@ class _Parts:
         presence: With ``allow_missing`` and several modalities, each modality's presence mask
             ``(batch, 1)`` (:class:`~mtl_tutorial.models.ModalityPresence`); otherwise empty.
         tasks: The tasks.
-        units, tower_units, tokens, modality_dropout: :func:`build_fusion_model`'s arguments.
+        units, tower_units, tokens, modality_dropout, late_combine: :func:`build_fusion_model`'s arguments.
     """
 
     names: list[str]
@@ -71,10 +74,15 @@ class _Parts:
     tower_units: int
     tokens: int
     modality_dropout: float
+    late_combine: str
 
-    def heads(self, x: keras.KerasTensor, suffix: str = "") -> Outputs:
+    def heads(
+        self, x: keras.KerasTensor, suffix: str = "", logits: bool = False
+    ) -> Outputs:
         """Each task's tower and float32 head on ``x`` (:func:`towers_and_heads`)."""
-        return towers_and_heads(x, self.tasks, self.tower_units, suffix=suffix)
+        return towers_and_heads(
+            x, self.tasks, self.tower_units, suffix=suffix, logits=logits
+        )
 
 
 @dataclass(frozen=True)
@@ -118,23 +126,34 @@ def _intermediate(parts: _Parts) -> Outputs:
 
 
 def _late(parts: _Parts) -> Outputs:
-    """Decision-level: each modality's own towers and heads; each task's predictions averaged.
+    """Decision-level: each modality's own towers and heads; each task's predictions combined.
 
     The per-modality layers are named ``"<task>_tower_from_<modality>"`` and ``"<task>_from_<modality>"``.
-    With presence masks the average is over the modalities each example has
-    (:class:`~mtl_tutorial.models.PresentAverage`). The average is float32, like the heads.
+    With ``late_combine="probabilities"`` each task's predictions are averaged; with ``"logits"`` the heads
+    are linear and a classification task's logits are summed (``"<task>_logits"``), then go through the
+    task's activation (``"<task>"``), while a regression task's predictions are averaged as before. With
+    presence masks the sum or average is over the modalities each example has
+    (:class:`~mtl_tutorial.models.PresentSum`, :class:`~mtl_tutorial.models.PresentAverage`). Everything
+    after the heads is float32, like the heads.
     """
+    logits = parts.late_combine == "logits"
     per_modality = [
-        parts.heads(f, suffix=f"_from_{m}")
+        parts.heads(f, suffix=f"_from_{m}", logits=logits)
         for f, m in zip(parts.features, parts.names, strict=True)
     ]
     average = PresentAverage if parts.presence else layers.Average
-    return {
-        task.name: average(name=task.name, dtype="float32")(
-            [p[task.name] for p in per_modality] + parts.presence
-        )
-        for task in parts.tasks
-    }
+    total = PresentSum if parts.presence else layers.Add
+    outputs = {}
+    for task in parts.tasks:
+        predictions = [p[task.name] for p in per_modality] + parts.presence
+        if logits and task.kind == "classification":
+            summed = total(name=f"{task.name}_logits", dtype="float32")(predictions)
+            outputs[task.name] = layers.Activation(
+                task.output_activation, name=task.name, dtype="float32"
+            )(summed)
+        else:
+            outputs[task.name] = average(name=task.name, dtype="float32")(predictions)
+    return outputs
 
 
 def _gmu(parts: _Parts) -> Outputs:
@@ -192,6 +211,9 @@ _STRATEGIES: dict[str, _Strategy] = {
 #: The fusion strategies :func:`build_fusion_model` knows, from earliest to latest.
 FUSIONS: tuple[str, ...] = tuple(_STRATEGIES)
 
+# How late fusion combines a classification task's per-modality predictions (``late_combine``).
+_LATE_COMBINES: tuple[str, ...] = ("probabilities", "logits")
+
 
 @check_types
 def modality_encoder(shape: Sequence[int], units: int, name: str) -> keras.Model:
@@ -214,6 +236,7 @@ def build_fusion_model(
     tower_units: int = 16,
     modality_dropout: float = 0.0,
     allow_missing: bool = False,
+    late_combine: str = "probabilities",
     tokens: int = 4,
     name: str | None = None,
 ) -> keras.Model:
@@ -230,8 +253,26 @@ def build_fusion_model(
             blanks whole modalities' features in training (not available for ``"early"``).
         allow_missing: If true, an example whose input of a modality is all zeros lacks that modality:
             its features are set to zeros (as modality dropout does in training) or, for ``"late"``,
-            its predictions are left out of the average (:class:`~mtl_tutorial.models.PresentAverage`).
-            Early fusion and single-modality models see the zeros as they are.
+            its predictions are left out of the average (:class:`~mtl_tutorial.models.PresentAverage`)
+            or its logits out of the sum (:class:`~mtl_tutorial.models.PresentSum`). Early fusion and
+            single-modality models see the zeros as they are.
+        late_combine: For ``"late"``: how a classification task's per-modality predictions are combined
+            into its output, which is class probabilities either way (the losses and metrics are the same).
+
+            - ``"probabilities"``: the average of the modalities' probabilities, a mixture of experts with
+              equal weights. A mixture hedges: if one modality is sometimes pure noise, or the modalities'
+              reliability differs from example to example, a confidently wrong expert only pulls the
+              average halfway.
+            - ``"logits"``: each modality's head gives logits; their sum goes through one softmax, a
+              product of experts. If the modalities are conditionally independent given the label,
+              Bayes' rule makes ``p(y | a, b)`` proportional to ``p(y | a) p(y | b) / p(y)``: a sum of
+              log-probabilities, less a per-class constant that the heads' biases absorb. Each
+              modality's evidence then adds up, where an average dilutes it. A missing modality adds
+              nothing: a uniform expert.
+
+            Regression tasks average the modalities' predictions with either: a product of Gaussian
+            experts with equal variances is the average of their means, so the two coincide. Another
+            value than the default needs ``fusion="late"``; with one modality it changes nothing.
         tokens: For ``"attention"``: number of tokens each encoder's features are cut into (must divide
             ``units``).
         name: The model's name; default ``"<fusion>_fusion"`` (``"<modality>_only"`` for the
@@ -243,11 +284,21 @@ def build_fusion_model(
     Raises:
         ValueError: for an unknown fusion, no modality, ``"gmu"`` with more than two modalities,
             modality dropout with early fusion, ``"attention"`` with ``tokens`` that do not divide
-            ``units``, or sizes that are not positive integers.
+            ``units``, an unknown ``late_combine`` or one other than ``"probabilities"`` with a fusion
+            other than ``"late"``, or sizes that are not positive integers.
     """
     tasks = check_tasks(tasks)
     if fusion not in FUSIONS:
         raise ValueError(f"fusion must be one of {FUSIONS}; got fusion={fusion!r}.")
+    if late_combine not in _LATE_COMBINES:
+        raise ValueError(
+            f"late_combine must be one of {_LATE_COMBINES}; got late_combine={late_combine!r}."
+        )
+    if late_combine != "probabilities" and fusion != "late":
+        raise ValueError(
+            f"late_combine={late_combine!r} combines late fusion's per-modality predictions; it must "
+            f"go with fusion='late', got fusion={fusion!r}."
+        )
     if len(input_shapes) == 0:
         raise ValueError(
             f"input_shapes must map each modality's name to its shape, e.g. {{'audio': (65,)}}; "
@@ -289,6 +340,7 @@ def build_fusion_model(
         tower_units=tower_units,
         tokens=tokens,
         modality_dropout=modality_dropout,
+        late_combine=late_combine,
     )
     if len(features) == 1:
         outputs = parts.heads(features[0])
