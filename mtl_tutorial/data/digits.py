@@ -266,7 +266,7 @@ def audio_statistics(
     training rows; this returns the two, computed by the loader's own code for the same arguments (the
     images' damage settings do not change the tones, so they are not needed), so that a new tone can be
     standardised exactly like the loader's audio: ``(tone_spectrum(tones) - mean) / std``. Taught in
-    :doc:`/book/part2_multimodal/04_alignment`.
+    :doc:`/book/part2_multimodal/05_prompts_and_composition`.
 
     Args:
         seed, tone_noise, drop_fraction, val_fraction, test_fraction: As given to
@@ -306,8 +306,8 @@ def key_tone_prompts(
     Each digit's key gets ``per_key`` tones made by :func:`~mtl_tutorial.data.digits.dtmf_tones` with no
     sine missing and noise ``noise_std`` (0 gives clean tones; the frequencies still vary by up to 1.5%
     and the phases at random), turned into spectra by :func:`~mtl_tutorial.data.digits.tone_spectrum`
-    and standardised with ``statistics``. Used in
-    Part II ("Aligning modalities") to classify images without labels, by the most similar prompt.
+    and standardised with ``statistics``. Used in Part II ("Prompts, composition and the limits of
+    alignment") to classify images by prompts: each image gets the digit of its most similar prompt.
 
     Args:
         statistics: ``(mean, std)`` of shape ``(65,)`` each, from
