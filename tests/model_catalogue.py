@@ -4,7 +4,8 @@
 inputs for it. ``tests/test_saving.py`` round-trips every case through a ``.keras`` file, and
 ``tests/test_models.py`` builds every case under mixed precision; ``test_models.py`` also fails when a
 ``build_*`` function of ``mtl.models`` has no entry here. Fusion strategies are enumerated from
-``mtl.models.FUSIONS``, so a new strategy is covered with no edit here.
+``mtl.models.FUSIONS``, so a new strategy is covered with no edit here; every strategy but early fusion is
+also built with auxiliary heads (an ``AuxiliaryHeadsModel``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,24 @@ def _fusion_cases() -> dict:
                     ),
                     PAIRED,
                 )
+        if fusion != "early":  # auxiliary heads on each modality's encoder
+            cases[f"{fusion}, auxiliary heads, allow_missing=True"] = (
+                lambda f=fusion: mtl.models.build_fusion_model(
+                    SHAPES, TASKS, f, units=8, allow_missing=True, auxiliary_heads=0.5
+                ),
+                PAIRED,
+            )
+        if fusion == "intermediate":  # per-modality weights, with modality dropout
+            cases["intermediate, auxiliary heads by modality, modality dropout"] = (
+                lambda: mtl.models.build_fusion_model(
+                    SHAPES,
+                    TASKS,
+                    units=8,
+                    modality_dropout=0.5,
+                    auxiliary_heads={"image": 1.0, "audio": 0.0},
+                ),
+                PAIRED,
+            )
         cases[f"{fusion}, audio only"] = (
             lambda f=fusion: mtl.models.build_fusion_model(
                 {"audio": (5,)}, TASKS, f, units=8

@@ -157,6 +157,15 @@ VALID = {
     "models.GatedMultimodalUnit": lambda: ((4,), {}),
     "models.CrossModalAttention": lambda: ((), {}),
     "models.ModalityDropout": lambda: ((), {}),
+    "models.AuxiliaryHeadsModel": lambda: (
+        (
+            mtl.models.build_fusion_model(SHAPES, TASKS, auxiliary_heads=1.0).graph,
+            ("kind", "size"),
+            {"image": 1.0, "audio": 0.5},
+        ),
+        {"mask_missing": True},
+    ),
+    "models.auxiliary_name": lambda: (("kind", "image"), {}),
     "models.DualEncoder": lambda: (
         (
             mtl.models.modality_encoder((5,), 4, "a_enc"),
@@ -269,10 +278,11 @@ def _bad_value(annotation: str):
         return "not a task"
     if a.startswith("Rule"):
         return "not a rule"
-    if a.startswith(("Sequence", "tuple", "Mapping", "dict")) or "Mapping" in a:
-        return 3
+    # Before the mappings: a number or a mapping (``float | Mapping[str, float]``) takes 3.
     if a.startswith(("int", "float")):
         return "three"
+    if a.startswith(("Sequence", "tuple", "Mapping", "dict")) or "Mapping" in a:
+        return 3
     if a.startswith("str"):
         return 3
     if a.startswith("History") or a.startswith("Mapping[str,History"):

@@ -1,5 +1,6 @@
 """Model building blocks: one module per way of sharing between tasks, and one for fusing modalities."""
 
+from mtl_tutorial.models.auxiliary import AuxiliaryHeadsModel, auxiliary_name
 from mtl_tutorial.models.capstone import build_capstone, build_post_model
 from mtl_tutorial.models.contrastive import DualEncoder, symmetric_info_nce
 from mtl_tutorial.models.cross_stitch import CrossStitch, build_cross_stitch
@@ -19,6 +20,7 @@ from mtl_tutorial.models.sharing import build_shared_bottom, build_shared_trunk
 
 __all__ = [
     "FUSIONS",
+    "AuxiliaryHeadsModel",
     "CrossModalAttention",
     "CrossStitch",
     "CustomizedGateControl",
@@ -30,6 +32,7 @@ __all__ = [
     "PresentAverage",
     "PresentSum",
     "TensorFusion",
+    "auxiliary_name",
     "build_capstone",
     "build_cross_stitch",
     "build_fusion_model",

@@ -20,7 +20,9 @@ table's names:
 
 With one modality in ``input_shapes`` every strategy but early fusion reduces to that modality's encoder and
 the tasks' heads: the single-modality baseline. With ``allow_missing=True`` a modality given as all zeros
-counts as missing (Part II, "Missing and noisy modalities").
+counts as missing (Part II, "Missing and noisy modalities"). With ``auxiliary_heads`` above 0 each modality's
+encoder also gets its own towers and heads, trained beside the fused outputs
+(:class:`~mtl_tutorial.models.AuxiliaryHeadsModel`, the remedy for modality imbalance).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
+from mtl_tutorial.models.auxiliary import AuxiliaryHeadsModel, auxiliary_name
 from mtl_tutorial.models.fusion import (
     CrossModalAttention,
     GatedMultimodalUnit,
@@ -215,6 +218,47 @@ FUSIONS: tuple[str, ...] = tuple(_STRATEGIES)
 _LATE_COMBINES: tuple[str, ...] = ("probabilities", "logits")
 
 
+def _auxiliary_weights(
+    auxiliary_heads: float | Mapping[str, float], names: list[str], fusion: str
+) -> dict[str, float]:
+    """``{modality: weight}`` of the modalities that get auxiliary heads; empty when they are off."""
+    if isinstance(auxiliary_heads, Mapping):
+        if not auxiliary_heads:
+            raise ValueError(
+                "auxiliary_heads must be a number or give at least one modality its weight, e.g. "
+                f"{{{names[0]!r}: 1.0}}; got auxiliary_heads={dict(auxiliary_heads)!r}."
+            )
+        unknown = [m for m in auxiliary_heads if m not in names]
+        if unknown:
+            raise ValueError(
+                f"auxiliary_heads must be keyed by the model's modalities {names}; got "
+                f"{unknown[0]!r} in auxiliary_heads={dict(auxiliary_heads)!r}."
+            )
+        weights = {
+            m: check_number(w, f"auxiliary_heads[{m!r}]", 1.0, low=0)
+            for m, w in auxiliary_heads.items()
+        }
+        # In the order of the modalities, whatever the mapping's.
+        weights = {m: weights[m] for m in names if m in weights}
+    else:
+        weight = check_number(auxiliary_heads, "auxiliary_heads", 1.0, low=0)
+        if weight == 0:
+            return {}
+        weights = dict.fromkeys(names, weight)
+    if fusion == "early":
+        raise ValueError(
+            "auxiliary_heads needs each modality's own encoder features; fusion='early' has none, so "
+            f"auxiliary_heads must be 0 with it; got auxiliary_heads={auxiliary_heads!r}."
+        )
+    if len(names) == 1:
+        raise ValueError(
+            f"auxiliary_heads must be 0 with one modality: the model is already {names[0]!r}'s encoder "
+            f"and heads, so a second head on the same features adds nothing; got "
+            f"auxiliary_heads={auxiliary_heads!r}."
+        )
+    return weights
+
+
 @check_types
 def modality_encoder(shape: Sequence[int], units: int, name: str) -> keras.Model:
     """A small encoder for one modality: flatten, then ``Dense(units, relu)`` twice."""
@@ -238,6 +282,7 @@ def build_fusion_model(
     allow_missing: bool = False,
     late_combine: str = "probabilities",
     tokens: int = 4,
+    auxiliary_heads: float | Mapping[str, float] = 0.0,
     name: str | None = None,
 ) -> keras.Model:
     """Build a multi-modal, multi-task model with the chosen fusion strategy.
@@ -275,17 +320,37 @@ def build_fusion_model(
             value than the default needs ``fusion="late"``; with one modality it changes nothing.
         tokens: For ``"attention"``: number of tokens each encoder's features are cut into (must divide
             ``units``).
+        auxiliary_heads: The weight ``w_m`` of each modality's auxiliary heads (Wang et al., "What makes
+            training multi-modal classification networks hard?", 2020); 0, the default, for none. Above
+            0, each modality ``m`` gets, for each task, a tower and head of its own on its encoder's
+            features (layers ``"<task>_tower_aux_<m>"`` and ``"<task>_aux_<m>"``, created after all
+            the others, so that the rest of the model starts from the same weights as without them), and
+            training minimises the fused outputs' loss plus ``sum_m w_m`` times the loss of ``m``'s
+            auxiliary heads: every encoder then learns from its own modality's labels too, even when the
+            fused output leans on the other modality. A number gives every modality that weight; a
+            mapping ``{modality: w_m}`` gives auxiliary heads to the modalities it names, each with its
+            weight (0 builds frozen heads, which are not trained). The heads read the encoder's
+            features *before* modality dropout and the zeroing of a missing modality: an encoder learns
+            from its own modality whatever the fusion sees. With ``allow_missing``, an example whose
+            modality ``m`` is all zeros adds nothing to ``m``'s auxiliary loss. Not available with
+            ``"early"`` fusion (no per-modality features) nor with one modality (the model is already
+            that modality's heads). The model is then an
+            :class:`~mtl_tutorial.models.AuxiliaryHeadsModel`, whose outputs are still the tasks' only.
         name: The model's name; default ``"<fusion>_fusion"`` (``"<modality>_only"`` for the
             single-modality baseline).
 
     Returns:
-        A functional ``keras.Model`` taking a dict of modality inputs and returning a dict of task outputs.
+        A functional ``keras.Model`` taking a dict of modality inputs and returning a dict of task outputs;
+        with ``auxiliary_heads``, an :class:`~mtl_tutorial.models.AuxiliaryHeadsModel` that takes and
+        returns the same.
 
     Raises:
         ValueError: for an unknown fusion, no modality, ``"gmu"`` with more than two modalities,
             modality dropout with early fusion, ``"attention"`` with ``tokens`` that do not divide
             ``units``, an unknown ``late_combine`` or one other than ``"probabilities"`` with a fusion
-            other than ``"late"``, or sizes that are not positive integers.
+            other than ``"late"``, sizes that are not positive integers, or ``auxiliary_heads`` that is
+            negative, names other modalities than ``input_shapes``' or goes with ``"early"`` fusion or
+            one modality.
     """
     tasks = check_tasks(tasks)
     if fusion not in FUSIONS:
@@ -312,12 +377,14 @@ def build_fusion_model(
     )
     strategy = _STRATEGIES[fusion]
     names = list(input_shapes)
+    auxiliary_weights = _auxiliary_weights(auxiliary_heads, names, fusion)
     inputs = {m: keras.Input(tuple(input_shapes[m]), name=m) for m in names}
     features, presence = [], []
     if not strategy.reads_inputs:
-        features = [
+        encoded = [
             modality_encoder(input_shapes[m], units, m)(inputs[m]) for m in names
         ]
+        features = encoded
         if allow_missing and len(names) > 1:
             presence = [ModalityPresence(name=f"{m}_present")(inputs[m]) for m in names]
             if not strategy.handles_missing:
@@ -345,4 +412,26 @@ def build_fusion_model(
     if len(features) == 1:
         outputs = parts.heads(features[0])
         return keras.Model(inputs, outputs, name=name or f"{names[0]}_only")
-    return keras.Model(inputs, strategy.build(parts), name=name or f"{fusion}_fusion")
+    outputs = strategy.build(parts)
+    name = name or f"{fusion}_fusion"
+    if not auxiliary_weights:
+        return keras.Model(inputs, outputs, name=name)
+    for f, m in zip(encoded, names, strict=True):
+        if m in auxiliary_weights:
+            heads = parts.heads(f, suffix=auxiliary_name("", m))
+            outputs.update({auxiliary_name(t, m): p for t, p in heads.items()})
+    graph = keras.Model(inputs, outputs, name=f"{name}_graph")
+    # Heads whose loss counts for nothing are frozen, so that none is trained.
+    frozen = [m for m, weight in auxiliary_weights.items() if weight == 0]
+    for m in frozen:
+        suffix = auxiliary_name("", m)
+        for task in tasks:
+            graph.get_layer(f"{task.name}_tower{suffix}").trainable = False
+            graph.get_layer(f"{task.name}{suffix}").trainable = False
+    return AuxiliaryHeadsModel(
+        graph,
+        [task.name for task in tasks],
+        auxiliary_weights,
+        mask_missing=allow_missing,
+        name=name,
+    )
