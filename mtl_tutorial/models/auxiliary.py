@@ -12,7 +12,8 @@ The auxiliary heads are only a training signal: the model's outputs are the task
 compiling, fitting, :func:`~mtl_tutorial.metrics.evaluate_tasks` and
 :func:`~mtl_tutorial.experiments.train_over_seeds` treat it as any other model;
 :meth:`AuxiliaryHeadsModel.auxiliary_outputs` scores the heads. Build one with
-``build_fusion_model(..., auxiliary_heads=w)``.
+``build_fusion_model(..., auxiliary_heads=w)``. Taught in
+:doc:`/book/part2_multimodal/06_modality_imbalance`.
 """
 
 from __future__ import annotations
