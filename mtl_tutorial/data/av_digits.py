@@ -41,7 +41,7 @@ from mtl_tutorial.validation import (
     check_types,
 )
 
-#: The tasks :func:`load_av_digits` can build.
+#: The tasks :func:`~mtl_tutorial.data.load_av_digits` can build.
 AV_TASKS: dict[str, Task] = {
     "digit": Task(
         "digit", "classification", num_classes=10, class_names=tuple("0123456789")
@@ -248,7 +248,7 @@ def audio_statistics(
     val_fraction: float = 0.2,
     test_fraction: float = 0.2,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The per-bin mean and standard deviation :func:`load_av_digits` standardises the audio with.
+    """The per-bin mean and standard deviation that :func:`~mtl_tutorial.data.load_av_digits` uses.
 
     Computed by the loader's own code for the same arguments (the images' settings do not change the
     tones, so they are not needed), so that a new tone, e.g. a prompt from
@@ -257,7 +257,7 @@ def audio_statistics(
 
     Args:
         seed, copies, tone_noise, drop_fraction, volume_range_db, val_fraction, test_fraction: As given
-            to :func:`load_av_digits`.
+            to :func:`~mtl_tutorial.data.load_av_digits`.
 
     Returns:
         ``(mean, std)``, each of shape ``(65,)``, one value per bin of
