@@ -248,6 +248,17 @@ class ModalityPresence(layers.Layer):
         return (input_shape[0], 1)
 
 
+def _predictions_and_masks(inputs, layer: str, what: str) -> tuple[list, list]:
+    """Split ``[x_1, ..., x_M, m_1, ..., m_M]`` into the ``M`` per-modality tensors and their ``M`` masks."""
+    parts = _as_list(inputs, layer, at_least=2)
+    if len(parts) % 2:
+        raise ValueError(
+            f"{layer} takes M {what} and then their M presence masks; got {len(parts)} tensors."
+        )
+    half = len(parts) // 2
+    return parts[:half], parts[half:]
+
+
 @keras.saving.register_keras_serializable(package="mtl_tutorial")
 class PresentAverage(layers.Layer):
     """Average per-modality predictions over the modalities each example has (late fusion, Part II).
@@ -259,17 +270,11 @@ class PresentAverage(layers.Layer):
     """
 
     def call(self, inputs):
-        parts = _as_list(inputs, "PresentAverage", at_least=2)
-        if len(parts) % 2:
-            raise ValueError(
-                "PresentAverage takes M predictions and then their M presence masks; "
-                f"got {len(parts)} tensors."
-            )
-        half = len(parts) // 2
-        predictions, masks = parts[:half], parts[half:]
+        predictions, masks = _predictions_and_masks(
+            inputs, "PresentAverage", "predictions"
+        )
         total = sum(p * m for p, m in zip(predictions, masks, strict=True))
-        count = sum(masks)
-        return total / ops.maximum(count, 1.0)
+        return total / ops.maximum(sum(masks), 1.0)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])
@@ -287,14 +292,8 @@ class PresentSum(layers.Layer):
     """
 
     def call(self, inputs):
-        parts = _as_list(inputs, "PresentSum", at_least=2)
-        if len(parts) % 2:
-            raise ValueError(
-                "PresentSum takes M logits and then their M presence masks; "
-                f"got {len(parts)} tensors."
-            )
-        half = len(parts) // 2
-        return sum(z * m for z, m in zip(parts[:half], parts[half:], strict=True))
+        logits, masks = _predictions_and_masks(inputs, "PresentSum", "logits")
+        return sum(z * m for z, m in zip(logits, masks, strict=True))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])
