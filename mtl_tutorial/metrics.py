@@ -158,7 +158,7 @@ def recall_at_k(
     Similarity is the cosine. Without ``labels`` only the partner itself counts as found (ties are broken
     against it); with ``labels`` (one per row), any candidate with the query's label counts, which is the
     right test when pairs of the same class are interchangeable, as two tones of one key are. Taught in
-    :doc:`/book/part2_multimodal/04_alignment`. A random embedding scores about ``k / n`` without labels.
+    :doc:`/book/part2_multimodal/05_alignment`. A random embedding scores about ``k / n`` without labels.
 
     Raises:
         ValueError: if the arrays are not 2-D with the same shape, ``labels`` does not have one entry per

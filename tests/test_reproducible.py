@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = [
     "book/part1_multitask/01_why_several_tasks.ipynb",
     "book/part1_multitask/06_conflicting_gradients.ipynb",
-    "book/part2_multimodal/04_alignment.ipynb",
+    "book/part2_multimodal/05_alignment.ipynb",
 ]
 
 

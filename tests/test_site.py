@@ -380,7 +380,7 @@ def test_search_finds_the_chapter_that_teaches_a_term(site, browser, term, title
         ("chapter", "book/part1_multitask/03_task_relatedness.html"),
         (
             "chapter-figure",
-            "book/part2_multimodal/03_missing_modalities.html#robustness",
+            "book/part2_multimodal/04_missing_modalities.html#robustness",
         ),
         ("glossary", "book/glossary.html"),
         ("api", "book/api.html"),

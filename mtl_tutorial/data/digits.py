@@ -266,7 +266,7 @@ def audio_statistics(
     training rows; this returns the two, computed by the loader's own code for the same arguments (the
     images' damage settings do not change the tones, so they are not needed), so that a new tone can be
     standardised exactly like the loader's audio: ``(tone_spectrum(tones) - mean) / std``. Taught in
-    :doc:`/book/part2_multimodal/05_prompts_and_composition`.
+    :doc:`/book/part2_multimodal/06_prompts_and_composition`.
 
     Args:
         seed, tone_noise, drop_fraction, val_fraction, test_fraction: As given to

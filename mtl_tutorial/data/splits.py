@@ -136,7 +136,7 @@ class Split:
         All zeros is how the book marks a missing modality: a model built with
         ``build_fusion_model(..., allow_missing=True)`` then leaves that modality out. Which examples lose
         it is drawn with ``seed`` (all of them when ``fraction`` is 1). Taught in
-        :doc:`/book/part2_multimodal/03_missing_modalities`.
+        :doc:`/book/part2_multimodal/04_missing_modalities`.
         """
         seed = check_seed(seed)
         values = self._modality(name)
@@ -154,7 +154,7 @@ class Split:
         The noise's standard deviation is ``level`` times the modality's standard deviation over this
         split (all its entries together), so a level means the same for an image and for a spectrum:
         at level 1 the noise is as large as the signal's spread. Taught in
-        :doc:`/book/part2_multimodal/03_missing_modalities`.
+        :doc:`/book/part2_multimodal/04_missing_modalities`.
         """
         seed = check_seed(seed)
         values = self._modality(name)

@@ -13,7 +13,7 @@ compiling, fitting, :func:`~mtl_tutorial.metrics.evaluate_tasks` and
 :func:`~mtl_tutorial.experiments.train_over_seeds` treat it as any other model;
 :meth:`AuxiliaryHeadsModel.auxiliary_outputs` scores the heads. Build one with
 ``build_fusion_model(..., auxiliary_heads=w)``. Taught in
-:doc:`/book/part2_multimodal/06_modality_imbalance`.
+:doc:`/book/part2_multimodal/03_modality_imbalance`.
 """
 
 from __future__ import annotations

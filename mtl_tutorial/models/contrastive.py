@@ -1,6 +1,6 @@
 """Aligning two modalities: the symmetric InfoNCE loss and a dual encoder trained with it.
 
-Taught in :doc:`/book/part2_multimodal/04_alignment`. Two encoders map paired examples of two modalities into
+Taught in :doc:`/book/part2_multimodal/05_alignment`. Two encoders map paired examples of two modalities into
 one embedding space; the loss pulls each pair together and pushes the other examples of the batch apart, as in
 CLIP (Radford et al., "Learning transferable visual models from natural language supervision", ICML 2021).
 """

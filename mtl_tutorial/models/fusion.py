@@ -1,6 +1,6 @@
 """Layers that fuse modalities, and modality dropout.
 
-Taught in :doc:`/book/part2_multimodal/02_fusion` and :doc:`/book/part2_multimodal/03_missing_modalities`.
+Taught in :doc:`/book/part2_multimodal/02_fusion` and :doc:`/book/part2_multimodal/04_missing_modalities`.
 Each layer takes a list of per-modality tensors and is a serializable Keras layer, so models built from them
 save to ``.keras`` and load with the default ``safe_mode``:
 
