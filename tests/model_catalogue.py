@@ -46,18 +46,30 @@ def _fusion_cases() -> dict:
                 ),
                 PAIRED,
             )
-        if (
-            fusion == "late"
-        ):  # and its product of experts, with and without presence masks
+        if fusion == "late":
+            # Its mixture of experts (the default is the product), with and without presence masks; and
+            # modality dropout without presence masks, whose keep masks the combination then reads.
             for missing in (False, True):
-                cases[f"late, logits, allow_missing={missing}"] = (
+                cases[f"late, probabilities, allow_missing={missing}"] = (
                     lambda m=missing: mtl.models.build_fusion_model(
                         SHAPES,
                         TASKS,
                         "late",
                         units=8,
                         allow_missing=m,
-                        late_combine="logits",
+                        late_combine="probabilities",
+                    ),
+                    PAIRED,
+                )
+            for combine in ("logits", "probabilities"):
+                cases[f"late, {combine}, modality dropout, allow_missing=False"] = (
+                    lambda c=combine: mtl.models.build_fusion_model(
+                        SHAPES,
+                        TASKS,
+                        "late",
+                        units=8,
+                        modality_dropout=0.5,
+                        late_combine=c,
                     ),
                     PAIRED,
                 )

@@ -61,13 +61,12 @@ def _public(module):
 
 PUBLIC = {name: obj for module in MODULES for name, obj in _public(module).items()}
 # Public callables that the modules' ``__all__`` leave out but the walk covers: the splits' methods that
-# draw with a seed, and the digits module's functions that take one.
+# draw with a seed, and the digits modules' functions that take one.
 ALSO_WALKED = {
     "data.Split.sample": mtl.data.Split.sample,
     "data.Split.with_missing_labels": mtl.data.Split.with_missing_labels,
     "data.Split.with_missing_modality": mtl.data.Split.with_missing_modality,
     "data.Split.with_noise": mtl.data.Split.with_noise,
-    "digits.audio_statistics": mtl.data.digits.audio_statistics,
     "digits.key_tone_prompts": mtl.data.digits.key_tone_prompts,
     "av_digits.audio_statistics": mtl.data.av_digits.audio_statistics,
 }
@@ -116,7 +115,7 @@ def _two_views_split():
 
 @functools.cache
 def _audio_statistics():
-    return mtl.data.digits.audio_statistics()
+    return mtl.data.av_digits.audio_statistics()
 
 
 def _evaluate_tasks_arguments():
@@ -129,7 +128,6 @@ def _evaluate_tasks_arguments():
 # their defaults; those are walked too.
 VALID = {
     "data.load_penguins": lambda: ((), {}),
-    "data.load_multimodal_digits": lambda: ((), {}),
     "data.load_av_digits": lambda: ((), {}),
     "data.make_correlated_tasks": lambda: ((200,), {"input_dim": 5}),
     "data.make_two_views": lambda: ((200,), {}),
@@ -240,7 +238,6 @@ VALID = {
         {"fraction": 0.5, "seed": 0},
     ),
     "data.Split.with_noise": lambda: ((_two_views_split(), "view_a", 0.5), {"seed": 0}),
-    "digits.audio_statistics": lambda: ((), {"seed": 0}),
     "digits.key_tone_prompts": lambda: ((_audio_statistics(),), {"seed": 0}),
     "av_digits.audio_statistics": lambda: ((), {"seed": 0}),
 }

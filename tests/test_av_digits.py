@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression, Ridge
 
 import mtl_tutorial as mtl
@@ -48,6 +49,15 @@ def test_shapes_dtypes_tasks_and_scaling(built):
     # Uniform on [-10, 10] dB: mean near 0, standard deviation near 20 / sqrt(12).
     assert abs(mean) < 0.5 and std == pytest.approx(20 / np.sqrt(12), rel=0.05)
     assert mtl.data.load_av_digits(("digit",)).target_scaling == {}
+    with pytest.raises(ValueError, match="several modalities"):
+        _ = data.input_dim
+
+
+def test_split_is_stratified_by_digit(built):
+    data, _ = built
+    for name in ("train", "val", "test"):
+        counts = np.bincount(data.split(name).y["digit"], minlength=10)
+        np.testing.assert_allclose(counts / counts.sum(), 0.1, atol=0.015)
 
 
 def test_no_image_is_in_two_splits_and_each_appears_copies_times(built):
@@ -74,7 +84,7 @@ def test_the_undamaged_image_is_the_source_turned_when_the_label_says_so():
         ("digit", "upright"),
         **{**SETTINGS, "image_noise": 0.0, "occlusion_fraction": 0.0},
     )
-    images = mtl.data.digits.load_digits().images / 16.0
+    images = load_digits().images / 16.0
     source = images[extra["sources_test"]]
     turned = source[:, ::-1, ::-1]
     upright = data.test.y["upright"] == 1
@@ -157,6 +167,12 @@ def test_the_tone_does_not_depend_on_the_image_settings_and_vice_versa():
             r"upside_down_fraction must be a number in \[0, 1\]",
         ),
         ({"tone_noise": "loud"}, "tone_noise must be a number"),
+        ({"image_noise": -0.1}, "image_noise must be a number >= 0"),
+        (
+            {"occlusion_fraction": 1.5},
+            r"occlusion_fraction must be a number in \[0, 1\]",
+        ),
+        ({"drop_fraction": -1}, r"drop_fraction must be a number in \[0, 1\]"),
     ],
 )
 def test_bad_arguments_are_refused(kwargs, message):
@@ -182,3 +198,53 @@ def test_audio_statistics_are_the_loaders(options):
     audio = data.test.x["audio"]
     cosine = (audio / np.linalg.norm(audio, axis=1, keepdims=True)) @ prompts.T
     assert np.mean(keys[cosine.argmax(axis=1)] == data.test.y["digit"]) > 0.45
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"tone_noise": 0.5, "drop_fraction": 0.2, "copies": 2, "test_fraction": 0.3}],
+)
+def test_audio_statistics_undo_the_loaders_standardisation(monkeypatch, options):
+    # Record the tones the loader really makes, then check that the statistics map its standardised
+    # audio back to their spectra, row for row (the loader's rows are train, then val, then test).
+    made = []
+
+    def recording(*args, **kwargs):
+        made.append(original(*args, **kwargs))
+        return made[-1]
+
+    original = module.dtmf_tones
+    monkeypatch.setattr(module, "dtmf_tones", recording)
+    data = mtl.data.load_av_digits(("digit",), seed=3, **options)
+    monkeypatch.setattr(module, "dtmf_tones", original)
+    mean, std = module.audio_statistics(3, **options)
+    assert mean.shape == std.shape == (65,)
+    spectra = tones.tone_spectrum(made[0])
+    start = 0
+    for name in ("train", "val", "test"):
+        part = data.split(name)
+        restored = part.x["audio"] * std + mean
+        np.testing.assert_allclose(
+            restored, spectra[start : start + len(part)], atol=1e-4
+        )
+        start += len(part)
+    assert start == len(spectra)
+
+
+def test_audio_statistics_refuse_bad_arguments():
+    with pytest.raises(ValueError, match="drop_fraction must be a number in"):
+        module.audio_statistics(drop_fraction=2.0)
+    with pytest.raises(ValueError, match="test_fraction must lie strictly between"):
+        module.audio_statistics(test_fraction=0.0)
+
+
+def test_with_modalities_keeps_only_the_named_ones():
+    data = mtl.data.load_av_digits(("digit",), copies=1)
+    audio = data.with_modalities(["audio"])
+    assert audio.input_shapes == {"audio": (65,)}
+    assert set(audio.test.x) == {"audio"} and audio.test.y is data.test.y
+    np.testing.assert_array_equal(audio.train.x["audio"], data.train.x["audio"])
+    with pytest.raises(ValueError, match="names must be modalities of this split"):
+        data.with_modalities(["video"])
+    with pytest.raises(ValueError, match="needs multi-modal data"):
+        mtl.data.make_correlated_tasks(100, 0.5, input_dim=4).with_modalities(["x"])

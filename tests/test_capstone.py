@@ -10,18 +10,18 @@ import pytest
 import tensorflow as tf
 
 import mtl_tutorial as mtl
-from mtl_tutorial.data.digits import DIGIT_TASKS
+from mtl_tutorial.data.av_digits import AV_TASKS
 from mtl_tutorial.models import build_capstone, build_post_model
 
 
 @pytest.fixture(scope="module")
 def digits():
-    return mtl.data.load_multimodal_digits(("digit", "odd", "ink"), seed=0)
+    return mtl.data.load_av_digits(("digit", "upright", "volume"), seed=0, copies=1)
 
 
 def test_post_model_has_the_posts_layers_and_ties_one_of_them():
     model = build_post_model(
-        {"a": (10,), "b": (10,)}, DIGIT_TASKS["ink"], DIGIT_TASKS["odd"]
+        {"a": (10,), "b": (10,)}, AV_TASKS["volume"], AV_TASKS["upright"]
     )
     names = [layer.name for layer in model.layers]
     for name in (
@@ -39,24 +39,22 @@ def test_post_model_has_the_posts_layers_and_ties_one_of_them():
 @pytest.mark.parametrize("fuse", [False, True])
 def test_post_model_heads_see_one_modality_unless_fused(fuse, digits):
     model = build_post_model(
-        digits.input_shapes, DIGIT_TASKS["ink"], DIGIT_TASKS["digit"], fuse=fuse
+        digits.input_shapes, AV_TASKS["volume"], AV_TASKS["digit"], fuse=fuse
     )
     x = {k: v[:8] for k, v in digits.test.x.items()}
     changed = dict(x, audio=x["audio"] + 5.0)  # change the second modality only
     before, after = model(x), model(changed)
-    ink_moved = not np.allclose(before["ink"], after["ink"])
+    volume_moved = not np.allclose(before["volume"], after["volume"])
     digit_moved = not np.allclose(before["digit"], after["digit"])
     assert digit_moved
-    assert ink_moved == fuse
+    assert volume_moved == fuse
 
 
 def test_post_model_refuses_bad_arguments():
     with pytest.raises(ValueError, match="exactly two modalities"):
-        build_post_model({"a": (3,)}, DIGIT_TASKS["ink"], DIGIT_TASKS["digit"])
+        build_post_model({"a": (3,)}, AV_TASKS["volume"], AV_TASKS["digit"])
     with pytest.raises(ValueError, match="regression must be a regression task"):
-        build_post_model(
-            {"a": (3,), "b": (3,)}, DIGIT_TASKS["digit"], DIGIT_TASKS["ink"]
-        )
+        build_post_model({"a": (3,), "b": (3,)}, AV_TASKS["digit"], AV_TASKS["volume"])
 
 
 def test_capstone_trains_and_handles_a_missing_modality(digits):
@@ -94,7 +92,7 @@ def test_exported_capstone_serves_the_same_predictions(digits, tmp_path):
     x["audio"][:8] = 0.0  # some examples without their tone
     expected = model.predict(x, verbose=0)
     got = served.serve(x)
-    for task in ("digit", "odd", "ink"):
+    for task in ("digit", "upright", "volume"):
         np.testing.assert_allclose(
             np.asarray(got[task]), expected[task], rtol=1e-5, atol=1e-6
         )
@@ -110,7 +108,7 @@ def test_capstone_trains_with_two_replicas_and_refuses_a_failing_setting():
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2
         )
         import mtl_tutorial as mtl
-        data = mtl.data.load_multimodal_digits(("digit", "ink"), seed=0)
+        data = mtl.data.load_av_digits(("digit", "volume"), seed=0, copies=1)
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         with strategy.scope():
             model = mtl.models.build_capstone(data.input_shapes, data.tasks)

@@ -54,7 +54,7 @@ def _encoders(width=8):
 
 
 def test_dual_encoder_learns_to_retrieve():
-    data = mtl.data.load_multimodal_digits(("digit",), seed=0)
+    data = mtl.data.load_av_digits(("digit",), seed=0, copies=1)
     mtl.set_seed(0)
     model = DualEncoder(*_encoders(), names=("image", "audio"), temperature=0.2)
     model.compile(optimizer=keras.optimizers.Adam(1e-2))

@@ -222,7 +222,7 @@ def test_a_split_can_hold_one_array_per_modality():
 
 
 def test_a_modality_can_be_removed_or_made_noisy():
-    data = mtl.data.load_multimodal_digits(("digit",), seed=0)
+    data = mtl.data.load_av_digits(("digit",), seed=0, copies=1)
     test = data.test
     gone = test.with_missing_modality("audio")
     assert not gone.x["audio"].any() and gone.x["audio"].dtype == np.float32

@@ -382,7 +382,7 @@ def test_baselines_ignore_rows_without_a_label():
 
 
 def test_baselines_flatten_every_modality():
-    data = mtl.data.load_multimodal_digits(seed=0, tasks=("digit",))
+    data = mtl.data.load_av_digits(("digit",), seed=0, copies=1)
     scores = mtl.experiments.baseline_scores(data, "val")
     assert scores["constant"]["digit"] < 0.2
     assert scores["linear"]["digit"] > 0.5
@@ -400,7 +400,7 @@ def test_a_score_function_and_no_targets_train_a_dual_encoder():
     from tests.test_contrastive import _encoders
 
     def digits(seed):
-        return mtl.data.load_multimodal_digits(("digit",), seed=seed)
+        return mtl.data.load_av_digits(("digit",), seed=seed, copies=1)
 
     def dual(data):
         return mtl.models.DualEncoder(*_encoders(), names=("image", "audio"))

@@ -74,6 +74,50 @@ def test_modality_dropout_blanks_whole_modalities_but_never_all():
         ModalityDropout(rate=1.0)
 
 
+def test_modality_dropout_masks_say_what_each_example_has_and_kept():
+    n = 2000
+    a, b = np.ones((n, 3), "float32"), np.ones((n, 2, 2), "float32")
+    rng = np.random.default_rng(0)
+    present = [(rng.random((n, 1)) < share).astype("float32") for share in (0.7, 0.8)]
+    layer = ModalityDropout(rate=0.6, seed=0, return_masks=True)
+    (out_a, out_b), (mask_a, mask_b) = layer([a, b], presence=present, training=True)
+    kept = np.stack(
+        [np.asarray(out_a)[:, 0], np.asarray(out_b).reshape(n, -1)[:, 0]], axis=1
+    )
+    masks = np.hstack([np.asarray(mask_a), np.asarray(mask_b)])
+    assert masks.shape == (n, 2)
+    has = np.hstack(present)
+    # 1 exactly where the example has the modality and the layer kept it.
+    np.testing.assert_array_equal(masks, kept * has)
+    # An example that has a modality keeps at least one it has; one that has none keeps none.
+    assert np.all(masks[has.any(axis=1)].sum(axis=1) >= 1)
+    assert not masks[~has.any(axis=1)].any()
+    assert 0.25 < 1 - masks[has[:, 0] == 1, 0].mean() < 0.55
+    # At inference nothing is blanked and the masks are the presence masks, or ones without them.
+    (same_a, same_b), inference = layer([a, b], presence=present, training=False)
+    np.testing.assert_array_equal(same_a, a)
+    np.testing.assert_array_equal(same_b, b)
+    np.testing.assert_array_equal(np.hstack(inference), has)
+    _, ones = layer([a, b], training=False)
+    np.testing.assert_array_equal(np.hstack(ones), np.ones((n, 2)))
+    with pytest.raises(ValueError, match="one presence mask per modality"):
+        layer([a, b], presence=present[:1] * 3, training=True)
+
+
+def test_modality_dropout_blanks_the_same_with_masks_or_without():
+    # The keep masks are a reading of the same draws: asking for them changes nothing that is blanked,
+    # and without presence masks they mark exactly the kept modalities.
+    a, b = np.ones((500, 3), "float32"), np.ones((500, 4), "float32")
+    plain = ModalityDropout(rate=0.5, seed=3)([a, b], training=True)
+    (out_a, out_b), (mask_a, mask_b) = ModalityDropout(
+        rate=0.5, seed=3, return_masks=True
+    )([a, b], training=True)
+    np.testing.assert_array_equal(out_a, plain[0])
+    np.testing.assert_array_equal(out_b, plain[1])
+    np.testing.assert_array_equal(mask_a, np.asarray(out_a)[:, :1])
+    np.testing.assert_array_equal(mask_b, np.asarray(out_b)[:, :1])
+
+
 @pytest.mark.parametrize(
     ("make", "argument"),
     [
@@ -109,7 +153,7 @@ def _two_modality_model():
 
 
 def test_a_model_with_every_fusion_layer_trains():
-    data = mtl.data.load_multimodal_digits(("digit",), seed=0)
+    data = mtl.data.load_av_digits(("digit",), seed=0, copies=1)
     mtl.set_seed(0)
     model = _two_modality_model()
     mtl.training.compile_for_tasks(model, data.tasks, learning_rate=1e-2)

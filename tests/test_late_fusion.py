@@ -1,5 +1,6 @@
-"""Late fusion's two combiners: the average of the modalities' probabilities (a mixture of experts) and the
-softmax of the sum of their logits (a product of experts), with and without missing modalities."""
+"""Late fusion's two combiners: the softmax of the sum of the modalities' logits (a product of experts, the
+default) and the average of their probabilities (a mixture of experts), with and without missing modalities,
+and with modality dropout, whose blanked modalities are left out in training like missing ones."""
 
 import keras
 import numpy as np
@@ -226,8 +227,9 @@ def test_outputs_stay_float32_under_mixed_precision():
             r"got late_combine='product'",
         ),
         (
-            {"fusion": "intermediate", "late_combine": "logits"},
-            r"late_combine='logits' .* must go with fusion='late', got fusion='intermediate'",
+            {"fusion": "intermediate", "late_combine": "probabilities"},
+            r"late_combine='probabilities' .* must go with fusion='late', "
+            r"got fusion='intermediate'",
         ),
     ],
 )
@@ -247,3 +249,95 @@ def test_one_modality_is_the_baseline_whatever_the_combiner():
         outputs.append(model({"audio": X["audio"]}))
     for task in TASKS:
         np.testing.assert_array_equal(outputs[0][task.name], outputs[1][task.name])
+
+
+def test_the_default_combiner_is_the_product_of_experts():
+    mtl.set_seed(0)
+    default = build_fusion_model(SHAPES, TASKS, "late", units=8)
+    mtl.set_seed(0)
+    logits = build_fusion_model(SHAPES, TASKS, "late", units=8, late_combine="logits")
+    assert isinstance(default.get_layer("kind_logits"), keras.layers.Add)
+    for task in TASKS:
+        np.testing.assert_array_equal(default(X)[task.name], logits(X)[task.name])
+    # Intermediate fusion builds with the default and refuses the other value (see the bad arguments).
+    build_fusion_model(SHAPES, TASKS, "intermediate", units=8, late_combine="logits")
+
+
+def _expert(combine, logits_or_probabilities):
+    """What one modality's expert predicts alone: its probabilities."""
+    if combine == "logits":
+        return _softmax(logits_or_probabilities)
+    return logits_or_probabilities
+
+
+@pytest.mark.parametrize("allow_missing", [False, True])
+@pytest.mark.parametrize("combine", COMBINES)
+def test_a_modality_blanked_by_modality_dropout_is_left_out_in_training(
+    combine, allow_missing
+):
+    # With a rate near 1 both modalities are drawn out in almost every example, and one, chosen at
+    # random, is kept: each example's training output must then be the kept modality's expert alone. A
+    # blanked modality's heads read zeros and (with random biases) predict something else, which must not
+    # enter the sum or the average. With allow_missing, an example without its audio keeps its image.
+    mtl.set_seed(0)
+    model = _randomised(
+        build_fusion_model(
+            SHAPES,
+            TASKS,
+            "late",
+            units=8,
+            modality_dropout=0.99,
+            allow_missing=allow_missing,
+            late_combine=combine,
+        )
+    )
+    rng = np.random.default_rng(2)
+    x = {m: rng.normal(size=(64, *s)).astype("float32") for m, s in SHAPES.items()}
+    if allow_missing:
+        x["audio"][:16] = 0.0  # the first 16 examples lack their audio
+    heads = _per_modality(model, x)  # at inference: nothing blanked
+    out = model(x, training=True)
+    kind = np.asarray(out["kind"])
+    alone = {m: _expert(combine, heads[f"kind_from_{m}"]) for m in SHAPES}
+    is_image = np.isclose(kind, alone["image"], rtol=1e-5, atol=1e-6).all(axis=1)
+    is_audio = np.isclose(kind, alone["audio"], rtol=1e-5, atol=1e-6).all(axis=1)
+    assert np.all(is_image | is_audio)
+    assert is_image.any() and is_audio[16:].any()  # the kept modality varies
+    size = np.where(
+        is_image[:, None], heads["size_from_image"], heads["size_from_audio"]
+    )
+    np.testing.assert_allclose(out["size"], size, rtol=1e-5, atol=1e-6)
+    if allow_missing:
+        assert is_image[:16].all()
+        np.testing.assert_allclose(kind[:16], alone["image"][:16], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("allow_missing", [False, True])
+@pytest.mark.parametrize("combine", COMBINES)
+def test_modality_dropout_changes_nothing_at_inference(combine, allow_missing):
+    # The same weights with and without modality dropout: identical outputs at inference, whether a
+    # modality is there, missing (allow_missing) or, without allow_missing, given as zeros.
+    def build(rate):
+        mtl.set_seed(0)
+        return build_fusion_model(
+            SHAPES,
+            TASKS,
+            "late",
+            units=8,
+            modality_dropout=rate,
+            allow_missing=allow_missing,
+            late_combine=combine,
+        )
+
+    plain, dropped = _randomised(build(0.0)), build(0.5)
+    for layer in plain.layers:
+        if layer.weights:
+            dropped.get_layer(layer.name).set_weights(layer.get_weights())
+    x = dict(X, audio=X["audio"].copy())
+    x["audio"][:2] = 0.0
+    for task in (
+        TASKS
+    ):  # the same up to float rounding (graphs may fuse operations differently)
+        expected = np.asarray(plain(x)[task.name])
+        for got in (dropped(x), dropped.predict(x, verbose=0)):
+            np.testing.assert_allclose(got[task.name], expected, rtol=1e-6, atol=1e-7)

@@ -11,7 +11,7 @@ from mtl_tutorial.models import FUSIONS, build_fusion_model
 
 @pytest.fixture(scope="module")
 def digits():
-    return mtl.data.load_multimodal_digits(("digit", "ink"), seed=0)
+    return mtl.data.load_av_digits(("digit", "volume"), seed=0, copies=1)
 
 
 @pytest.mark.parametrize("fusion", FUSIONS)
@@ -32,8 +32,14 @@ def test_every_fusion_trains(fusion, digits):
     assert history.history["loss"][-1] < history.history["loss"][0]
 
 
-def test_late_fusion_averages_each_modalitys_predictions(digits):
-    model = build_fusion_model(digits.input_shapes, digits.tasks, "late", units=8)
+def test_late_fusion_with_probabilities_averages_each_modalitys_predictions(digits):
+    model = build_fusion_model(
+        digits.input_shapes,
+        digits.tasks,
+        "late",
+        units=8,
+        late_combine="probabilities",
+    )
     x = {k: v[:5] for k, v in digits.test.x.items()}
     inner = keras.Model(
         model.inputs,
@@ -57,7 +63,7 @@ def test_one_modality_gives_the_single_modality_baseline(digits):
         "audio_encoder"
     ]
     out = model({"audio": digits.test.x["audio"][:3]})
-    assert out["digit"].shape == (3, 10) and out["ink"].shape == (3, 1)
+    assert out["digit"].shape == (3, 10) and out["volume"].shape == (3, 1)
 
 
 def test_late_fusion_misses_an_interaction_that_intermediate_fusion_learns():
@@ -96,7 +102,7 @@ def test_late_fusion_misses_an_interaction_that_intermediate_fusion_learns():
 def test_bad_arguments_are_refused(kwargs, message):
     arguments = {
         "input_shapes": {"image": (8, 8, 1), "audio": (65,)},
-        "tasks": [mtl.data.digits.DIGIT_TASKS["digit"]],
+        "tasks": [mtl.data.av_digits.AV_TASKS["digit"]],
     }
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=message):
@@ -113,9 +119,12 @@ def test_a_missing_modality_is_left_out(fusion, digits):
     )
     no_audio = digits.test.with_missing_modality("audio").rows(np.arange(6))
     out = model(no_audio.x)
-    if fusion == "late":
+    if fusion == "late":  # the default product of experts: the image's logits alone
         inner = keras.Model(model.inputs, model.get_layer("digit_from_image").output)
-        np.testing.assert_allclose(out["digit"], inner(no_audio.x), rtol=1e-6)
+        logits = np.asarray(inner(no_audio.x))
+        alone = np.exp(logits - logits.max(axis=1, keepdims=True))
+        alone /= alone.sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(out["digit"], alone, rtol=1e-5, atol=1e-7)
     else:
         fused = model.get_layer("audio_if_present").output
         assert not np.asarray(keras.Model(model.inputs, fused)(no_audio.x)).any()

@@ -5,7 +5,6 @@ scikit-learn, and the synthetic tasks and the digits' key tones are generated fr
 """
 
 from mtl_tutorial.data.av_digits import load_av_digits
-from mtl_tutorial.data.digits import load_multimodal_digits
 from mtl_tutorial.data.penguins import load_penguins
 from mtl_tutorial.data.splits import MultiTaskData, Split, stratified_split
 from mtl_tutorial.data.synthetic import (
@@ -20,7 +19,6 @@ __all__ = [
     "Split",
     "label_correlation",
     "load_av_digits",
-    "load_multimodal_digits",
     "load_penguins",
     "make_correlated_tasks",
     "make_two_views",

@@ -1,4 +1,6 @@
-"""Digits seen and heard, with a task in each modality: the data set Parts II and III are being rebuilt on.
+"""Digits seen and heard, with a task in each modality: the data set of Parts II and III.
+
+Taught in :doc:`/book/part2_multimodal/01_multimodal_data`, and used by every chapter of Parts II and III.
 
 Each example pairs a handwritten digit's image with the tone of that digit's telephone key, and carries three
 tasks chosen so that each lives in a known place:
@@ -13,7 +15,7 @@ tasks chosen so that each lives in a known place:
 and the tone (its volume, phases, damage) are drawn independently. So the image says nothing about the
 volume, the tone nothing about the orientation, and for the digit the two modalities are two independent
 pieces of evidence, which is what makes a product of the modalities' experts the Bayes combination
-(Part II, "Fusion"). No task is a function of another.
+(:doc:`/book/part2_multimodal/02_fusion`). No task is a function of another.
 
 **What it stands in for, and what it cannot teach.** It imitates data sets that pair two recordings of the
 same class drawn separately, like AV-MNIST (written digits paired with spoken ones, Vielzeuf et al., 2018).

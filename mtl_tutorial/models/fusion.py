@@ -12,7 +12,8 @@ save to ``.keras`` and load with the default ``safe_mode``:
 - :class:`CrossModalAttention`: one modality's tokens attend to another's (multi-head attention with a
   residual connection and layer normalisation).
 - :class:`ModalityDropout`: in training, blanks whole modalities at random so that a model learns to cope
-  without any one of them (Neverova et al., "ModDrop: adaptive multi-modal gesture recognition", 2016).
+  without any one of them (Neverova et al., "ModDrop: adaptive multi-modal gesture recognition", 2016),
+  and can say which modalities each example kept.
 - :class:`ModalityPresence`, :class:`PresentAverage` and :class:`PresentSum`: how a model tells, and
   handles, a modality that is missing at prediction time (given as all zeros).
 """
@@ -188,45 +189,103 @@ class ModalityDropout(layers.Layer):
     should learn to work with a modality absent, as it will be at test time when a sensor fails. At
     inference (``training=False``) the layer returns its inputs unchanged.
 
+    A model that leaves a missing modality out of a combination (late fusion, with
+    :class:`PresentAverage` or :class:`PresentSum`) must leave a blanked one out too: otherwise the heads
+    of a blanked modality, reading zeros, still add their bias-driven predictions. For it, the layer also
+    says which modalities each example keeps: with ``return_masks=True`` a call returns
+    ``(features, masks)``, where ``masks`` are ``M`` float masks of shape ``(batch, 1)``, 1 where the
+    example has the modality and the layer kept it. ``call(inputs, presence=...)`` takes the examples'
+    presence masks (from :class:`ModalityPresence`; without them every modality counts as present): a
+    modality an example lacks is never counted as kept, and the modality kept when all would be blanked
+    is one the example has, if it has any. At inference the masks are the presence masks (all ones
+    without them).
+
     Args:
         rate: Probability of blanking each modality, in ``[0, 1)``.
         seed: Seed of the layer's random draws.
+        return_masks: Whether a call also returns the masks of the modalities each example keeps.
     """
 
     @check_types
-    def __init__(self, rate: float = 0.25, seed: int | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        rate: float = 0.25,
+        seed: int | None = None,
+        return_masks: bool = False,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self.seed = None if seed is None else check_seed(seed)
         self.rate = check_number(rate, "rate", 0.25, low=0, high=1, high_open=True)
+        self.return_masks = return_masks
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
-    def keep_mask(self, batch_size, num_modalities: int):
-        """A ``(batch, M)`` float mask of kept modalities, with at least one 1 per row."""
+    def keep_mask(self, batch_size, num_modalities: int, present=None):
+        """A ``(batch, M)`` float mask of kept modalities, with at least one 1 per row.
+
+        ``present``, a ``(batch, M)`` float mask of the modalities each example has, or ``None`` (all),
+        decides which modality is kept where every one the example has was drawn out: the one with the
+        largest draw among those it has.
+        """
         draws = keras.random.uniform(
             (batch_size, num_modalities), seed=self.seed_generator
         )
         keep = ops.cast(draws >= self.rate, "float32")
-        # Where every modality was dropped, keep the one with the largest draw.
-        rescue = ops.one_hot(ops.argmax(draws, axis=1), num_modalities)
-        nothing_kept = ops.cast(ops.sum(keep, axis=1, keepdims=True) == 0, "float32")
-        return keep + nothing_kept * rescue
+        if present is None:
+            present = ops.ones_like(keep)
+        # Where every modality the example has was dropped, keep the one of them with the largest draw
+        # (draws lie in [0, 1), so adding the presence ranks the modalities it has first).
+        rescue = ops.one_hot(ops.argmax(draws + present, axis=1), num_modalities)
+        nothing_kept = ops.cast(
+            ops.sum(keep * present, axis=1, keepdims=True) == 0, "float32"
+        )
+        return ops.maximum(keep, nothing_kept * rescue)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, presence=None, training=None):
         parts = _as_list(inputs, "ModalityDropout", at_least=1)
+        batch = ops.shape(parts[0])[0]
+        if presence is not None:
+            presence = _as_list(presence, "ModalityDropout", at_least=1)
+            if len(presence) != len(parts):
+                raise ValueError(
+                    f"ModalityDropout takes one presence mask per modality; got {len(parts)} "
+                    f"modalities and {len(presence)} masks."
+                )
+            present = ops.concatenate(
+                [ops.cast(p, "float32") for p in presence], axis=1
+            )
+        else:
+            present = None
         if not training or self.rate == 0.0:
-            return parts
-        mask = self.keep_mask(ops.shape(parts[0])[0], len(parts))
-        out = []
-        for m, part in enumerate(parts):
-            shape = (-1,) + (1,) * (len(part.shape) - 1)
-            out.append(part * ops.cast(ops.reshape(mask[:, m], shape), part.dtype))
-        return out
+            out = parts
+            mask = ops.ones((batch, len(parts))) if present is None else present
+        else:
+            kept = self.keep_mask(batch, len(parts), present)
+            out = []
+            for m, part in enumerate(parts):
+                shape = (-1,) + (1,) * (len(part.shape) - 1)
+                out.append(part * ops.cast(ops.reshape(kept[:, m], shape), part.dtype))
+            mask = kept if present is None else kept * present
+        if not self.return_masks:
+            return out
+        masks = [
+            ops.cast(mask[:, m : m + 1], self.compute_dtype) for m in range(len(parts))
+        ]
+        return out, masks
 
-    def compute_output_shape(self, input_shape):
-        return [tuple(shape) for shape in input_shape]
+    def compute_output_shape(self, inputs_shape, presence_shape=None):
+        shapes = [tuple(shape) for shape in inputs_shape]
+        if not self.return_masks:
+            return shapes
+        return shapes, [(shape[0], 1) for shape in shapes]
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "seed": self.seed,
+            "return_masks": self.return_masks,
+        }
 
 
 @keras.saving.register_keras_serializable(package="mtl_tutorial")
@@ -264,9 +323,10 @@ class PresentAverage(layers.Layer):
     """Average per-modality predictions over the modalities each example has (late fusion, Part II).
 
     Takes a list ``[p_1, ..., p_M, m_1, ..., m_M]``: ``M`` predictions of one shape ``(batch, k)`` and
-    then ``M`` presence masks of shape ``(batch, 1)`` (from :class:`ModalityPresence`), and returns
-    ``sum_m m_m p_m / sum_m m_m``: the plain average when every modality is present, the average of the
-    others when one is missing (and zeros if all are).
+    then ``M`` presence masks of shape ``(batch, 1)`` (from :class:`ModalityPresence`, or the masks
+    :class:`ModalityDropout` returns, which in training also mark the modalities it blanked as absent),
+    and returns ``sum_m m_m p_m / sum_m m_m``: the plain average when every modality is present, the
+    average of the others when one is missing (and zeros if all are).
     """
 
     def call(self, inputs):
@@ -285,10 +345,11 @@ class PresentSum(layers.Layer):
     """Sum per-modality logits over the modalities each example has (late fusion by logits, Part II).
 
     Takes a list ``[z_1, ..., z_M, m_1, ..., m_M]``: ``M`` logits of one shape ``(batch, k)`` and then
-    ``M`` presence masks of shape ``(batch, 1)`` (from :class:`ModalityPresence`), and returns
-    ``sum_m m_m z_m``. A missing modality adds nothing: its expert is uniform over the classes, which is
-    what a product of experts should do with a modality it has not seen (zeros if all are missing, so a
-    softmax on top gives the uniform distribution).
+    ``M`` presence masks of shape ``(batch, 1)`` (from :class:`ModalityPresence`, or the masks
+    :class:`ModalityDropout` returns, which in training also mark the modalities it blanked as absent),
+    and returns ``sum_m m_m z_m``. A missing modality adds nothing: its expert is uniform over the
+    classes, which is what a product of experts should do with a modality it has not seen (zeros if all
+    are missing, so a softmax on top gives the uniform distribution).
     """
 
     def call(self, inputs):

@@ -11,8 +11,8 @@ table's names:
 - ``"intermediate"``: each modality has its own encoder; their features are concatenated (feature-level);
 - ``"late"``: each modality has its own encoder *and its own heads*; the tasks' predictions are combined
   over modalities (decision-level: the modalities never see each other). A classification task either
-  averages the modalities' probabilities (``late_combine="probabilities"``, a mixture of experts) or sums
-  their logits before one softmax (``late_combine="logits"``, a product of experts);
+  sums the modalities' logits before one softmax (``late_combine="logits"``, the default, a product of
+  experts) or averages their probabilities (``late_combine="probabilities"``, a mixture of experts);
 - ``"gmu"``: encoders, then a :class:`~mtl_tutorial.models.GatedMultimodalUnit` (two modalities);
 - ``"tensor"``: encoders, then :class:`~mtl_tutorial.models.TensorFusion` and a ``Dense`` layer;
 - ``"attention"``: encoders whose features are cut into tokens, each modality attending to the other with
@@ -62,7 +62,10 @@ class _Parts:
             missing (with ``allow_missing``, unless the strategy handles missing modalities itself), then
             through modality dropout if asked for. Empty for a strategy that reads the raw inputs.
         presence: With ``allow_missing`` and several modalities, each modality's presence mask
-            ``(batch, 1)`` (:class:`~mtl_tutorial.models.ModalityPresence`); otherwise empty.
+            ``(batch, 1)`` (:class:`~mtl_tutorial.models.ModalityPresence`). For a strategy that handles
+            missing modalities built with modality dropout, the masks of the modalities each example has
+            *and*, in training, modality dropout kept (all ones at inference without ``allow_missing``),
+            so that a blanked modality is left out like a missing one. Otherwise empty.
         tasks: The tasks.
         units, tower_units, tokens, modality_dropout, late_combine: :func:`build_fusion_model`'s arguments.
     """
@@ -135,9 +138,9 @@ def _late(parts: _Parts) -> Outputs:
     With ``late_combine="probabilities"`` each task's predictions are averaged; with ``"logits"`` the heads
     are linear and a classification task's logits are summed (``"<task>_logits"``), then go through the
     task's activation (``"<task>"``), while a regression task's predictions are averaged as before. With
-    presence masks the sum or average is over the modalities each example has
-    (:class:`~mtl_tutorial.models.PresentSum`, :class:`~mtl_tutorial.models.PresentAverage`). Everything
-    after the heads is float32, like the heads.
+    presence masks (``allow_missing``, or modality dropout) the sum or average is over the modalities each
+    example has and, in training, modality dropout kept (:class:`~mtl_tutorial.models.PresentSum`,
+    :class:`~mtl_tutorial.models.PresentAverage`). Everything after the heads is float32, like the heads.
     """
     logits = parts.late_combine == "logits"
     per_modality = [
@@ -280,7 +283,7 @@ def build_fusion_model(
     tower_units: int = 16,
     modality_dropout: float = 0.0,
     allow_missing: bool = False,
-    late_combine: str = "probabilities",
+    late_combine: str = "logits",
     tokens: int = 4,
     auxiliary_heads: float | Mapping[str, float] = 0.0,
     name: str | None = None,
@@ -295,7 +298,10 @@ def build_fusion_model(
         units: Width of each modality encoder (and of the fused representation).
         tower_units: Width of each task's tower.
         modality_dropout: If above 0, a :class:`~mtl_tutorial.models.ModalityDropout` layer with this rate
-            blanks whole modalities' features in training (not available for ``"early"``).
+            blanks whole modalities' features in training (not available for ``"early"``). With
+            ``"late"``, a blanked modality is left out of the combination, as a missing one is (below):
+            its heads, reading zeros, would otherwise still add their bias-driven predictions. At inference
+            nothing is blanked and the model computes what it would without modality dropout.
         allow_missing: If true, an example whose input of a modality is all zeros lacks that modality:
             its features are set to zeros (as modality dropout does in training) or, for ``"late"``,
             its predictions are left out of the average (:class:`~mtl_tutorial.models.PresentAverage`)
@@ -304,16 +310,17 @@ def build_fusion_model(
         late_combine: For ``"late"``: how a classification task's per-modality predictions are combined
             into its output, which is class probabilities either way (the losses and metrics are the same).
 
+            - ``"logits"`` (the default): each modality's head gives logits; their sum goes through one
+              softmax, a product of experts. If the modalities are conditionally independent given the
+              label, Bayes' rule makes ``p(y | a, b)`` proportional to ``p(y | a) p(y | b) / p(y)``: a
+              sum of log-probabilities, less a per-class constant that the heads' biases absorb. Each
+              modality's evidence then adds up, where an average dilutes it. A missing modality adds
+              nothing: a uniform expert. The default because it is the Bayes combination for data built
+              that way, such as :func:`~mtl_tutorial.data.load_av_digits`'s digit.
             - ``"probabilities"``: the average of the modalities' probabilities, a mixture of experts with
               equal weights. A mixture hedges: if one modality is sometimes pure noise, or the modalities'
               reliability differs from example to example, a confidently wrong expert only pulls the
               average halfway.
-            - ``"logits"``: each modality's head gives logits; their sum goes through one softmax, a
-              product of experts. If the modalities are conditionally independent given the label,
-              Bayes' rule makes ``p(y | a, b)`` proportional to ``p(y | a) p(y | b) / p(y)``: a sum of
-              log-probabilities, less a per-class constant that the heads' biases absorb. Each
-              modality's evidence then adds up, where an average dilutes it. A missing modality adds
-              nothing: a uniform expert.
 
             Regression tasks average the modalities' predictions with either: a product of Gaussian
             experts with equal variances is the average of their means, so the two coincide. Another
@@ -347,8 +354,8 @@ def build_fusion_model(
     Raises:
         ValueError: for an unknown fusion, no modality, ``"gmu"`` with more than two modalities,
             modality dropout with early fusion, ``"attention"`` with ``tokens`` that do not divide
-            ``units``, an unknown ``late_combine`` or one other than ``"probabilities"`` with a fusion
-            other than ``"late"``, sizes that are not positive integers, or ``auxiliary_heads`` that is
+            ``units``, an unknown ``late_combine`` or one other than the default ``"logits"`` with a
+            fusion other than ``"late"``, sizes that are not positive integers, or ``auxiliary_heads`` that is
             negative, names other modalities than ``input_shapes``' or goes with ``"early"`` fusion or
             one modality.
     """
@@ -359,7 +366,7 @@ def build_fusion_model(
         raise ValueError(
             f"late_combine must be one of {_LATE_COMBINES}; got late_combine={late_combine!r}."
         )
-    if late_combine != "probabilities" and fusion != "late":
+    if late_combine != "logits" and fusion != "late":
         raise ValueError(
             f"late_combine={late_combine!r} combines late fusion's per-modality predictions; it must "
             f"go with fusion='late', got fusion={fusion!r}."
@@ -393,9 +400,18 @@ def build_fusion_model(
                     for f, m, p in zip(features, names, presence, strict=True)
                 ]
         if modality_dropout > 0:
-            features = ModalityDropout(modality_dropout, name="modality_dropout")(
-                features
+            dropout = ModalityDropout(
+                modality_dropout,
+                return_masks=strategy.handles_missing,
+                name="modality_dropout",
             )
+            if strategy.handles_missing:
+                # A modality blanked in training is left out like a missing one: its masks are
+                # "present and kept" (at inference, the presence masks or, without them, all ones).
+                features, presence = dropout(features, presence=presence or None)
+                features, presence = list(features), list(presence)
+            else:
+                features = dropout(features)
     parts = _Parts(
         names=names,
         input_shapes=input_shapes,
