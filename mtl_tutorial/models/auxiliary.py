@@ -1,10 +1,13 @@
 """Auxiliary heads: each modality's own heads, trained beside the fused model.
 
-A fused model can under-train the encoder of one modality: once the other modality predicts the labels
-well, the fused loss gives the weaker encoder little to learn from (modality imbalance; Wang, Tran and
-Feiszli, "What makes training multi-modal classification networks hard?", CVPR 2020). The remedy built
-here gives every modality ``m`` its own tower and head per task on its encoder's features, and trains
-them with the fused outputs::
+A fused model can under-train the encoder of one modality (modality imbalance): measured by a linear probe,
+the encoder learns less inside the fused model than alone. One hypothesis is that once the other modality
+predicts the training labels well, the fused loss gives the slower encoder little error to learn from.
+Wang, Tran and Feiszli ("What makes training multi-modal classification networks hard?", CVPR 2020)
+motivate per-modality heads differently, by over-fitting, and weight their losses by Gradient-Blending. The
+remedy built here gives every modality ``m`` its own tower and head per task on its encoder's features, and
+trains them with the fused outputs, with weights ``w_m`` the caller chooses (uniform, or Gradient-Blending
+weights computed as in the chapter)::
 
     loss = fused loss + sum_m w_m * (loss of modality m's auxiliary heads)
 
