@@ -304,9 +304,9 @@ _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def _start(builder, label, seed, data, split, batch_size, learning_rate, targets):
     """The builder's model at this seed's initial weights, compiled, with Adam at step 0."""
-    from mtl_tutorial.training import Restart, compile_for_tasks, set_seed
+    from mtl_tutorial.training import Restart, _reseed, compile_for_tasks
 
-    set_seed(seed)
+    _reseed(seed)  # as mtl.set_seed(seed), but cheaper (see _reseed)
     fresh = builder(data)
     if not isinstance(fresh, keras.Model):
         raise ValueError(
@@ -338,9 +338,7 @@ def _start(builder, label, seed, data, split, batch_size, learning_rate, targets
                 model = fresh
             restart = Restart(model)
         _COMPILED[builder] = (key, model, restart)
-    set_seed(
-        seed
-    )  # the same random state for what follows, however the model was built
+    _reseed(seed)  # the same random state for what follows, however the model was built
     return model, tasks
 
 

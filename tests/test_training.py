@@ -215,3 +215,75 @@ def test_restart_needs_a_compiled_model(penguins):
     model = mtl.models.build_shared_trunk(penguins.input_dim, penguins.tasks)
     with pytest.raises(ValueError, match="model must be a compiled keras.Model"):
         mtl.training.Restart(model)
+
+
+def _draws():
+    # One draw from every generator set_seed seeds: Python, NumPy, Keras's global seed (a fresh
+    # layer's initial weights, a seedless Keras draw) and TensorFlow's generator of op seeds.
+    import random
+
+    from tensorflow.python.framework import random_seed
+
+    layer = keras.layers.Dense(3)
+    layer.build((None, 4))
+    return (
+        random.random(),
+        np.random.rand(),  # noqa: NPY002 (global state on purpose)
+        keras.random.uniform((2,), seed=None).numpy().tolist(),
+        layer.kernel.numpy().tolist(),
+        random_seed.get_seed(None),  # (global seed, next op seed)
+    )
+
+
+def test_reseed_leaves_the_state_set_seed_leaves():
+    from mtl_tutorial.training import _reseed
+
+    for seed in (3, 11):
+        mtl.set_seed(7)
+        _draws()  # move every generator on, so that the next call has something to reset
+        mtl.set_seed(seed)
+        expected = _draws()
+        _draws()
+        _reseed(seed)
+        assert _draws() == expected
+    mtl.set_seed(3)
+    assert _draws() != expected  # the draws do depend on the seed
+
+
+def test_reseed_falls_back_to_set_seed_without_the_private_attributes(monkeypatch):
+    from tensorflow.python.eager import context
+
+    from mtl_tutorial import training
+
+    calls = []
+    monkeypatch.setattr(training, "set_seed", lambda seed: calls.append(seed))
+    monkeypatch.setattr(context, "context", lambda: object())  # no _seed, no _rng
+    training._reseed(5)
+    assert calls == [5]
+
+
+def test_train_over_seeds_gives_the_numbers_set_seed_gives(monkeypatch):
+    # train_over_seeds reseeds with _reseed (no kernel-cache clearing); with set_seed instead it must
+    # give the very same numbers, on a model that draws random numbers in training (modality dropout).
+    from mtl_tutorial import training
+
+    def run():
+        return mtl.experiments.train_over_seeds(
+            {
+                "fused": lambda d: mtl.models.build_fusion_model(
+                    d.input_shapes, d.tasks, "late", modality_dropout=0.5
+                )
+            },
+            lambda seed: mtl.data.load_av_digits(
+                ("digit", "volume"), seed=seed, copies=1
+            ),
+            [0, 1],
+            epochs=2,
+            batch_size=64,
+        )
+
+    fast = run()
+    monkeypatch.setattr(training, "_reseed", training.set_seed)
+    slow = run()
+    assert fast["value"].tolist() == slow["value"].tolist()
+    assert fast["value"].nunique() > 4  # real, different scores
