@@ -803,6 +803,36 @@ class ComparisonLog:
         }
         return pd.DataFrame.from_dict(rows, orient="index").rename_axis("comparison")
 
+    def after_holm(self, comparison: Comparison) -> bool:
+        """Whether ``comparison`` (one in the log) stays detected after Holm's correction for the whole log.
+
+        Holm's correction depends on every comparison in the log: ask once all of them are in.
+        """
+        labels = [label for label, c in self.entries.items() if c is comparison]
+        if not labels:
+            raise ValueError(
+                "comparison is not in the log; add it with log.add(label, comparison) first."
+            )
+        return bool(self.table().loc[labels[0], "detected after Holm"])
+
+    def choose(
+        self, comparison: Comparison, *, better: str, worse: str, none: str
+    ) -> str:
+        """A sentence for a logged comparison, worded by its outcome and by whether Holm keeps it.
+
+        ``better`` and ``worse`` are clauses without a capital or a full stop ("the fused model beats the
+        linear one"); ``none`` is a whole sentence. A detected outcome that survives Holm's correction gives
+        ``"The fused model beats the linear one."``; one that does not gives ``"Before Holm's correction,
+        the fused model beats the linear one; after it, the difference is not detected."``. Ask once every
+        comparison is in the log.
+        """
+        if comparison.outcome == "none":
+            return none
+        clause = comparison.choose(better=better, worse=worse, none=none)
+        if self.after_holm(comparison):
+            return clause[0].upper() + clause[1:] + "."
+        return f"Before Holm's correction, {clause}; after it, the difference is not detected."
+
     def summary(self) -> str:
         """One sentence: how many comparisons, how many detected, how many after Holm's correction."""
         table = self.table()

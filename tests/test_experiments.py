@@ -245,6 +245,30 @@ def test_comparison_log_counts_and_corrects():
         mtl.experiments.ComparisonLog().table()
 
 
+def test_comparison_log_words_a_sentence_by_holm():
+    # A comparison detected alone but not after Holm's correction over the log says so.
+    log = mtl.experiments.ComparisonLog()
+    strong = log.add("strong", compare_values([5.0, 5.1, 4.9, 5.2, 5.0]))
+    weak = log.add("weak", compare_values([1.0, 2.0, 0.5, 1.5, 0.2]))
+    none = log.add("none", OUTCOMES["none"])
+    assert weak.outcome == "better" and not log.after_holm(weak)
+    assert log.after_holm(strong) and not log.after_holm(none)
+    words = {
+        "better": "a beats b",
+        "worse": "b beats a",
+        "none": "No difference detected.",
+    }
+    assert log.choose(strong, **words) == "A beats b."
+    assert log.choose(weak, **words) == (
+        "Before Holm's correction, a beats b; after it, the difference is not detected."
+    )
+    assert log.choose(none, **words) == "No difference detected."
+    worse = log.add("worse", compare_values([-5.0, -5.1, -4.9, -5.2, -5.0]))
+    assert log.choose(worse, **words) == "B beats a."
+    with pytest.raises(ValueError, match="not in the log"):
+        log.choose(OUTCOMES["better"], **words)
+
+
 def test_summary_grammar_for_one_comparison():
     log = mtl.experiments.ComparisonLog()
     log.add("one", OUTCOMES["better"])
