@@ -240,11 +240,15 @@ class MultiTaskModel(keras.Model):
 
     def _loss_list(self, y, y_pred, sample_weight=None):
         # A list, not a stacked tensor: differentiating one task's loss must not reach the others
-        # through the stack, or every variable would look shared.
+        # through the stack, or every variable would look shared. Under tf.distribute, a Keras loss
+        # comes back already divided by the number of replicas; multiply that back, so that the rule
+        # and the logs see each replica's mean loss (train_step divides once, for the gradients).
+        replicas = _replicas()
         losses = []
         for task, loss in zip(self.tasks, self._loss_functions, strict=True):
             weight = None if sample_weight is None else sample_weight.get(task.name)
-            losses.append(loss(y[task.name], y_pred[task.name], sample_weight=weight))
+            value = loss(y[task.name], y_pred[task.name], sample_weight=weight)
+            losses.append(value * replicas if replicas > 1 else value)
         return losses
 
     def _track(self, x, total, losses, logs=None):

@@ -519,6 +519,58 @@ def test_trains_under_a_distribution_strategy_with_two_replicas():
     assert result.stdout.strip().endswith("ok")
 
 
+def test_two_replicas_take_the_same_step_and_log_the_same_losses_as_one():
+    # Keras's losses already divide by the number of replicas under tf.distribute; a model that
+    # divided again would take half a step on two replicas (and log half its losses). One SGD step
+    # on the same batch must move the weights as far on two replicas as on one, for a rule that
+    # weights losses (Static) and one whose state reads the losses themselves (Uncertainty).
+    script = textwrap.dedent(
+        """
+        import numpy as np, tensorflow as tf, keras
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+        )
+        import mtl_tutorial as mtl
+        from mtl_tutorial import rules
+        data = mtl.data.make_correlated_tasks(128, 0.5, input_dim=6, seed=0)
+        x, y = data.train.x[:64], {k: v[:64] for k, v in data.train.y.items()}
+        names = [task.name for task in data.tasks]
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        for cls in (rules.Static, rules.Uncertainty):
+            def make():
+                network = mtl.models.build_shared_bottom(6, data.tasks, 8)
+                model = mtl.multitask_model.MultiTaskModel(network, data.tasks, cls.example(names))
+                model.compile(optimizer=keras.optimizers.SGD(0.1))
+                return model
+            mtl.set_seed(0)
+            one = make()
+            with strategy.scope():
+                two = make()
+            start = one.get_weights()
+            two.set_weights(start)
+            logs = [
+                m.fit(x, y, batch_size=64, epochs=1, shuffle=False, verbose=0).history
+                for m in (one, two)
+            ]
+            moved = [
+                np.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(m.get_weights(), start)))
+                for m in (one, two)
+            ]
+            assert moved[0] > 0, cls
+            np.testing.assert_allclose(moved[1] / moved[0], 1.0, rtol=1e-4, err_msg=str(cls))
+            for name in ["loss", *(f"{n}_loss" for n in names)]:
+                np.testing.assert_allclose(logs[1][name], logs[0][name], rtol=1e-4, err_msg=name)
+        print("ok")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")
+
+
 @pytest.mark.parametrize("rule_name", list(RULES))
 def test_restart_also_resets_the_rules_state(rule_name, correlated):
     model = _model(correlated, _example(rule_name, correlated))
