@@ -50,8 +50,12 @@ class GatedMultimodalUnit(layers.Layer):
 
     With inputs ``x_1`` and ``x_2`` (shapes ``(batch, d_1)`` and ``(batch, d_2)``)::
 
-        h_1 = tanh(W_1 x_1),  h_2 = tanh(W_2 x_2),  z = sigmoid(W_z [x_1; x_2]),
+        h_1 = tanh(W_1 x_1),  h_2 = tanh(W_2 x_2),  z = sigmoid(W_z [x_1; x_2] + b_z),
         h = z * h_1 + (1 - z) * h_2
+
+    One deviation from the paper: the gate has a bias ``b_z``; the paper's equations have none (``h_1``
+    and ``h_2`` have no bias, here as there). With it, the gate can start from a learned preference for
+    one modality, whatever the inputs.
 
     ``z`` has one value per output unit and per example, so the layer can trust modality 1 for some
     features and inputs and modality 2 for others. ``gate(inputs)`` returns ``z``.
