@@ -22,10 +22,11 @@ def symmetric_info_nce(embeddings_a, embeddings_b, temperature):
     With unit-length embeddings ``A`` and ``B`` (rows are examples; row ``i`` of each is a pair), the
     logits are ``A B^T / temperature``, and the loss is the mean of the cross-entropy of picking, for each
     row of ``A``, its partner among the rows of ``B``, and the same from ``B`` to ``A``:
-    ``0.5 * (CE(logits, I) + CE(logits^T, I))``. The embeddings are normalised here.
+    ``0.5 * (CE(logits, I) + CE(logits^T, I))``. The embeddings are normalised here, in float32 whatever
+    their dtype: under mixed precision the logits and the softmax stay in full precision.
     """
-    a = ops.normalize(embeddings_a, axis=-1)
-    b = ops.normalize(embeddings_b, axis=-1)
+    a = ops.normalize(ops.cast(embeddings_a, "float32"), axis=-1)
+    b = ops.normalize(ops.cast(embeddings_b, "float32"), axis=-1)
     logits = ops.matmul(a, ops.transpose(b)) / temperature
     labels = ops.arange(ops.shape(logits)[0])
     a_to_b = keras.losses.sparse_categorical_crossentropy(
@@ -41,7 +42,9 @@ def symmetric_info_nce(embeddings_a, embeddings_b, temperature):
 class DualEncoder(keras.Model):
     """Two encoders trained with :func:`symmetric_info_nce` so that paired inputs land close together.
 
-    ``call({name_a: x_a, name_b: x_b})`` returns ``{name_a: e_a, name_b: e_b}``, unit-length embeddings.
+    ``call({name_a: x_a, name_b: x_b})`` returns ``{name_a: e_a, name_b: e_b}``, unit-length embeddings,
+    in float32 also under a mixed-precision policy (the encoders then compute in 16 bits). Under
+    ``"mixed_float16"`` the loss is scaled by the optimizer Keras wraps in a ``LossScaleOptimizer``.
     The temperature is learned as ``log(1 / temperature)``, as in CLIP, unless ``learn_temperature`` is
     false; ``fit`` takes the paired inputs alone (no targets) and logs ``loss`` and ``temperature``.
 
@@ -91,8 +94,8 @@ class DualEncoder(keras.Model):
         a = self.encoder_a(inputs[self.names[0]], training=training)
         b = self.encoder_b(inputs[self.names[1]], training=training)
         return {
-            self.names[0]: ops.normalize(a, axis=-1),
-            self.names[1]: ops.normalize(b, axis=-1),
+            self.names[0]: ops.normalize(ops.cast(a, "float32"), axis=-1),
+            self.names[1]: ops.normalize(ops.cast(b, "float32"), axis=-1),
         }
 
     def _loss(self, inputs, training):
@@ -105,7 +108,11 @@ class DualEncoder(keras.Model):
         inputs, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
             loss = self._loss(inputs, training=True)
-            scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
+            # Under tf.distribute each replica's gradient is summed: divide by the replicas. Under
+            # "mixed_float16", scale_loss multiplies by the loss scale (a no-op otherwise).
+            scaled = self.optimizer.scale_loss(
+                loss / tf.distribute.get_strategy().num_replicas_in_sync
+            )
         variables = self.trainable_variables
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
         self._loss_tracker.update_state(loss)
