@@ -13,6 +13,7 @@ from mtl_tutorial import (
     multitask_model,
     plots,
     rules,
+    serving,
     training,
 )
 from mtl_tutorial.tasks import Task
@@ -29,6 +30,7 @@ __all__ = [
     "multitask_model",
     "plots",
     "rules",
+    "serving",
     "set_seed",
     "training",
 ]

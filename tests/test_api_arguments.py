@@ -35,6 +35,7 @@ MODULES = [
     mtl.metrics,
     mtl.experiments,
     mtl.plots,
+    mtl.serving,
 ]
 TASKS = (
     mtl.Task("kind", "classification", num_classes=3),
@@ -69,6 +70,7 @@ ALSO_WALKED = {
     "data.Split.with_noise": mtl.data.Split.with_noise,
     "digits.key_tone_prompts": mtl.data.digits.key_tone_prompts,
     "av_digits.audio_statistics": mtl.data.av_digits.audio_statistics,
+    "av_digits.raw_av_digits": mtl.data.av_digits.raw_av_digits,
 }
 CALLABLES = {**PUBLIC, **ALSO_WALKED}
 
@@ -240,6 +242,8 @@ VALID = {
     "data.Split.with_noise": lambda: ((_two_views_split(), "view_a", 0.5), {"seed": 0}),
     "digits.key_tone_prompts": lambda: ((_audio_statistics(),), {"seed": 0}),
     "av_digits.audio_statistics": lambda: ((), {"seed": 0}),
+    "av_digits.raw_av_digits": lambda: (("test",), {"seed": 0}),
+    "serving.raw_request": lambda: ((4,), {"seed": 0}),
 }
 # Public callables without arguments to get wrong, or whose arguments are Keras's own or tensors.
 NOT_WALKED = {
@@ -255,6 +259,9 @@ NOT_WALKED = {
     "plots.use_book_style": "no arguments",
     "experiments.Comparison": "a result that compare and compare_values build; not built by hand",
     "experiments.ComparisonLog": "no arguments",
+    "serving.export_for_serving": "needs a trained network; tests/test_serving.py checks its refusals",
+    "serving.describe_signature": "reads an exported artefact; tests/test_serving.py checks its refusal",
+    "serving.endpoint_latency": "times an exported artefact; tests/test_serving.py checks its table",
 }
 
 

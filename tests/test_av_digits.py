@@ -248,3 +248,24 @@ def test_with_modalities_keeps_only_the_named_ones():
         data.with_modalities(["video"])
     with pytest.raises(ValueError, match="needs multi-modal data"):
         mtl.data.make_correlated_tasks(100, 0.5, input_dim=4).with_modalities(["x"])
+
+
+def test_raw_inputs_are_what_the_loader_preprocesses():
+    # The raw image divided by 16 is the loader's image; the raw tone's spectrum, standardised with the
+    # training statistics, is the loader's audio: the same examples, in the same order, for every split.
+    from mtl_tutorial.data.av_digits import audio_statistics, raw_av_digits
+    from mtl_tutorial.data.digits import tone_spectrum
+
+    data = mtl.data.load_av_digits(seed=3, copies=1)
+    mean, std = audio_statistics(seed=3, copies=1)
+    for name in ("train", "val", "test"):
+        raw, split = raw_av_digits(name, seed=3, copies=1), getattr(data, name)
+        assert raw["image"].shape == (len(split), 8, 8)
+        assert raw["tone"].shape == (len(split), 128)
+        np.testing.assert_allclose(
+            raw["image"] / 16.0, split.x["image"][..., 0], atol=1e-6
+        )
+        audio = (tone_spectrum(raw["tone"].astype(float)) - mean) / std
+        np.testing.assert_allclose(audio, split.x["audio"], atol=2e-4)
+    with pytest.raises(ValueError, match="split must be one of"):
+        raw_av_digits("validation")

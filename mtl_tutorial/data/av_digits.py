@@ -236,6 +236,15 @@ def _build(
         **{f"sources_{name}": sources[name] for name in SPLIT_NAMES},
         "audio_mean": audio_mean,
         "audio_std": audio_std,
+        # What a sensor would send, before the loader's scaling and spectrum: the damaged image in the
+        # source's grey levels (0 to 16, plus the noise), and the tone's samples.
+        **{
+            f"raw_{name}": {
+                "image": (16.0 * image[part[name]]).astype(np.float32),
+                "tone": tones[part[name]].astype(np.float32),
+            }
+            for name in SPLIT_NAMES
+        },
     }
 
 
@@ -282,3 +291,54 @@ def audio_statistics(
         test_fraction=test_fraction,
     )
     return extra["audio_mean"], extra["audio_std"]
+
+
+@check_types
+def raw_av_digits(
+    split: str = "test",
+    *,
+    seed: int = 0,
+    copies: int = 3,
+    image_noise: float = 0.2,
+    occlusion_fraction: float = 0.5,
+    upside_down_fraction: float = 0.5,
+    tone_noise: float = 0.7,
+    drop_fraction: float = 0.5,
+    volume_range_db: float = 10.0,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+) -> dict[str, np.ndarray]:
+    """One split's inputs as a sensor would send them, before :func:`load_av_digits` preprocesses them.
+
+    The same examples, in the same order, as the split of :func:`load_av_digits` called with the same
+    arguments: ``"image"``, shape ``(n, 8, 8)``, the turned and damaged image in the source's grey levels
+    (0 to 16, plus the noise; the loader divides by 16), and ``"tone"``, shape ``(n, 128)``, the key
+    tone's samples at 4 kHz (the loader turns them into a standardised spectrum). Used to serve the raw
+    inputs in :doc:`/book/part3_together/02_notebook_to_scale` (:mod:`mtl_tutorial.serving`).
+
+    Args:
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        seed, copies, image_noise, occlusion_fraction, upside_down_fraction, tone_noise, drop_fraction,
+            volume_range_db, val_fraction, test_fraction: As given to :func:`load_av_digits`.
+
+    Raises:
+        ValueError: for an unknown split or a setting out of range.
+    """
+    if split not in SPLIT_NAMES:
+        raise ValueError(
+            f"split must be one of {list(SPLIT_NAMES)}; got split={split!r}."
+        )
+    _, extra = _build(
+        ("digit",),
+        seed=seed,
+        copies=copies,
+        image_noise=image_noise,
+        occlusion_fraction=occlusion_fraction,
+        upside_down_fraction=upside_down_fraction,
+        tone_noise=tone_noise,
+        drop_fraction=drop_fraction,
+        volume_range_db=volume_range_db,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+    )
+    return extra[f"raw_{split}"]
