@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 
 import mtl_tutorial as mtl
+from mtl_tutorial import distributed as mtl_distributed
 
 MODULES = [
     mtl.data,
@@ -449,8 +450,15 @@ SEEDED = [
 ]
 
 
+# Public callables with a seed that the walk cannot call with valid arguments, and why.
+SEED_NOT_WALKED = {
+    mtl_distributed.run_workers: "starts worker processes; tests/test_distributed.py checks its refusals",
+    mtl_distributed.train_worker: "joins a cluster; run_workers checks the settings first",
+}
+
+
 def test_every_public_seed_parameter_is_walked():
-    walked = {CALLABLES[name] for name in SEEDED}
+    walked = {CALLABLES[name] for name in SEEDED} | set(SEED_NOT_WALKED)
     missing = _package_seed_callables() - walked
     assert not missing, (
         f"parameters named seed that the walk misses: {sorted(map(str, missing))}"
