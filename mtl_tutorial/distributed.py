@@ -46,6 +46,7 @@ import tensorflow as tf
 
 from mtl_tutorial.data import load_av_digits
 from mtl_tutorial.models import build_capstone
+from mtl_tutorial.models.contrastive import gathered_info_nce
 from mtl_tutorial.tasks import Task
 from mtl_tutorial.validation import check_int, check_number, check_seed
 
@@ -527,47 +528,6 @@ def read_run(out: str | Path) -> dict:
 
 
 # --- Contrastive learning across replicas ----------------------------------------------------------------
-
-
-def gathered_info_nce(embeddings_a, embeddings_b, temperature):
-    """This replica's share of the symmetric InfoNCE loss of the *global* batch (call in ``strategy.run``).
-
-    Under a strategy, :func:`~mtl_tutorial.models.contrastive.symmetric_info_nce` on a replica's batch
-    of ``n`` pairs sees ``n - 1`` negatives per example; with ``R`` replicas the global batch has
-    ``R n - 1``. Here every replica gathers all replicas' embeddings
-    (``tf.distribute.ReplicaContext.all_gather``) and scores its own rows against all of them. It
-    returns the sum of its rows' terms divided by the global batch size, so that the shares of all
-    replicas add up (``strategy.reduce(SUM, ...)``, or the optimizer's sum of gradients) to the
-    single-device loss of the global batch. ``all_gather`` has a gradient in TensorFlow (it all-reduces
-    the incoming gradients and keeps this replica's slice), so the gradient is exact too: each example's
-    embedding also gets the gradient of its role as a negative on the other replicas. Outside any
-    strategy it is ``symmetric_info_nce``.
-
-    Raises:
-        ValueError: if called in a cross-replica context (outside ``strategy.run``).
-    """
-    context = tf.distribute.get_replica_context()
-    if context is None:
-        raise ValueError(
-            "gathered_info_nce must be called in a replica context: inside strategy.run(...)."
-        )
-    a = tf.math.l2_normalize(embeddings_a, axis=-1)
-    b = tf.math.l2_normalize(embeddings_b, axis=-1)
-    all_a = context.all_gather(a, axis=0)
-    all_b = context.all_gather(b, axis=0)
-    n = tf.shape(a)[0]
-    sizes = context.all_gather(tf.reshape(n, [1]), axis=0)
-    offset = tf.reduce_sum(sizes[: context.replica_id_in_sync_group])
-    labels = offset + tf.range(n)
-    temperature = tf.cast(temperature, a.dtype)
-    a_to_b = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels, tf.matmul(a, all_b, transpose_b=True) / temperature
-    )
-    b_to_a = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels, tf.matmul(b, all_a, transpose_b=True) / temperature
-    )
-    global_size = tf.cast(tf.reduce_sum(sizes), a.dtype)
-    return 0.5 * (tf.reduce_sum(a_to_b) + tf.reduce_sum(b_to_a)) / global_size
 
 
 # --- Command line ----------------------------------------------------------------------------------------

@@ -255,6 +255,7 @@ NOT_WALKED = {
     "models.PresentAverage": "no arguments of its own",
     "models.TensorFusion": "no arguments of its own",
     "models.symmetric_info_nce": "takes tensors inside a training step",
+    "models.gathered_info_nce": "takes tensors inside a replica's training step",
     "rules.Rule": "the base class",
     "rules.register": "a class decorator for the package's own rules; it refuses a non-rule itself",
     "plots.use_book_style": "no arguments",

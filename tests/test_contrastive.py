@@ -1,5 +1,9 @@
 """The symmetric InfoNCE loss, recall@k and the dual encoder."""
 
+import subprocess
+import sys
+import textwrap
+
 import keras
 import numpy as np
 import pytest
@@ -85,3 +89,61 @@ def test_dual_encoder_refuses_bad_arguments():
         DualEncoder(image, audio, names=("x", "x"))
     with pytest.raises(ValueError, match="encoder_b must be a keras.Model"):
         DualEncoder(image, "audio")
+
+
+def test_dual_encoder_on_two_replicas_takes_the_single_device_step():
+    # With its negatives gathered across replicas, one SGD step on two replicas is the step on one device
+    # with the same global batch; with only each replica's own negatives, it is another step.
+    script = textwrap.dedent(
+        """
+        import numpy as np, tensorflow as tf, keras
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+        )
+        import mtl_tutorial as mtl
+        rng = np.random.default_rng(0)
+        x = {"image": rng.normal(size=(32, 8, 8, 1)).astype("float32"),
+             "audio": rng.normal(size=(32, 65)).astype("float32")}
+
+        def make(gather):
+            image = keras.Sequential(
+                [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(8)]
+            )
+            audio = keras.Sequential([keras.Input((65,)), keras.layers.Dense(8)])
+            model = mtl.models.DualEncoder(
+                image, audio, names=("image", "audio"), temperature=0.2,
+                gather_negatives=gather,
+            )
+            model.compile(optimizer=keras.optimizers.SGD(0.5))
+            model(x)
+            return model
+
+        def step(model, start):
+            model.set_weights(start)
+            loss = model.fit(x, batch_size=32, epochs=1, shuffle=False, verbose=0)
+            return model.get_weights(), loss.history["loss"][0]
+
+        one = make(True)
+        start = one.get_weights()
+        weights, loss = step(one, start)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        moved = {}
+        for gather in (True, False):
+            with strategy.scope():
+                two = make(gather)
+            moved[gather] = step(two, start)
+        for a, b in zip(moved[True][0], weights):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(moved[True][1], loss, rtol=1e-5)
+        gap = max(np.abs(a - b).max() for a, b in zip(moved[False][0], weights))
+        assert gap > 1e-3, gap  # 15 negatives per pair instead of 31: another step
+        assert moved[False][1] < loss - 0.1, (moved[False][1], loss)  # and a smaller loss
+        print("ok")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")

@@ -2,7 +2,11 @@
 
 from mtl_tutorial.models.auxiliary import AuxiliaryHeadsModel, auxiliary_name
 from mtl_tutorial.models.capstone import build_capstone, build_post_model
-from mtl_tutorial.models.contrastive import DualEncoder, symmetric_info_nce
+from mtl_tutorial.models.contrastive import (
+    DualEncoder,
+    gathered_info_nce,
+    symmetric_info_nce,
+)
 from mtl_tutorial.models.cross_stitch import CrossStitch, build_cross_stitch
 from mtl_tutorial.models.fusion import (
     CrossModalAttention,
@@ -41,6 +45,7 @@ __all__ = [
     "build_post_model",
     "build_shared_bottom",
     "build_shared_trunk",
+    "gathered_info_nce",
     "modality_encoder",
     "symmetric_info_nce",
 ]

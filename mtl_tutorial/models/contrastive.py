@@ -38,6 +38,49 @@ def symmetric_info_nce(embeddings_a, embeddings_b, temperature):
     return 0.5 * (ops.mean(a_to_b) + ops.mean(b_to_a))
 
 
+def gathered_info_nce(embeddings_a, embeddings_b, temperature):
+    """This replica's share of the symmetric InfoNCE loss of the *global* batch (call in ``strategy.run``).
+
+    Under a strategy, :func:`symmetric_info_nce` on a replica's batch
+    of ``n`` pairs sees ``n - 1`` negatives per example; with ``R`` replicas the global batch has
+    ``R n - 1``. Here every replica gathers all replicas' embeddings
+    (``tf.distribute.ReplicaContext.all_gather``) and scores its own rows against all of them. It
+    returns the sum of its rows' terms divided by the global batch size, so that the shares of all
+    replicas add up (``strategy.reduce(SUM, ...)``, or the optimizer's sum of gradients) to the
+    single-device loss of the global batch. ``all_gather`` has a gradient in TensorFlow (it all-reduces
+    the incoming gradients and keeps this replica's slice), so the gradient is exact too: each example's
+    embedding also gets the gradient of its role as a negative on the other replicas. Outside any
+    strategy it is :func:`symmetric_info_nce`. :class:`DualEncoder` uses it under a strategy with several
+    replicas unless ``gather_negatives=False``.
+
+    Raises:
+        ValueError: if called in a cross-replica context (outside ``strategy.run``).
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None:
+        raise ValueError(
+            "gathered_info_nce must be called in a replica context: inside strategy.run(...)."
+        )
+    # In float32 whatever the embeddings' dtype, as in symmetric_info_nce.
+    a = tf.math.l2_normalize(tf.cast(embeddings_a, tf.float32), axis=-1)
+    b = tf.math.l2_normalize(tf.cast(embeddings_b, tf.float32), axis=-1)
+    all_a = context.all_gather(a, axis=0)
+    all_b = context.all_gather(b, axis=0)
+    n = tf.shape(a)[0]
+    sizes = context.all_gather(tf.reshape(n, [1]), axis=0)
+    offset = tf.reduce_sum(sizes[: context.replica_id_in_sync_group])
+    labels = offset + tf.range(n)
+    temperature = tf.cast(temperature, a.dtype)
+    a_to_b = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels, tf.matmul(a, all_b, transpose_b=True) / temperature
+    )
+    b_to_a = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels, tf.matmul(b, all_a, transpose_b=True) / temperature
+    )
+    global_size = tf.cast(tf.reduce_sum(sizes), a.dtype)
+    return 0.5 * (tf.reduce_sum(a_to_b) + tf.reduce_sum(b_to_a)) / global_size
+
+
 @keras.saving.register_keras_serializable(package="mtl_tutorial")
 class DualEncoder(keras.Model):
     """Two encoders trained with :func:`symmetric_info_nce` so that paired inputs land close together.
@@ -53,6 +96,11 @@ class DualEncoder(keras.Model):
         names: The two input keys, e.g. ``("image", "audio")``.
         temperature: Initial temperature, above 0.
         learn_temperature: Whether the temperature is trained.
+        gather_negatives: Under a distribution strategy with several replicas, whether each replica's
+            loss scores its pairs against the whole global batch (:func:`gathered_info_nce`: the same loss
+            and gradient as on one device) rather than against its own share of the batch only (fewer
+            negatives: with ``R`` replicas of ``n`` pairs, ``n - 1`` instead of ``R n - 1``). No effect on
+            one device.
     """
 
     @check_types
@@ -63,6 +111,7 @@ class DualEncoder(keras.Model):
         names: tuple[str, str] = ("a", "b"),
         temperature: float = 0.1,
         learn_temperature: bool = True,
+        gather_negatives: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -76,6 +125,7 @@ class DualEncoder(keras.Model):
         self.names = names
         self.initial_temperature = float(temperature)
         self.learn_temperature = bool(learn_temperature)
+        self.gather_negatives = bool(gather_negatives)
         self.log_inverse_temperature = self.add_weight(
             shape=(),
             initializer=keras.initializers.Constant(
@@ -106,13 +156,23 @@ class DualEncoder(keras.Model):
 
     def train_step(self, data):
         inputs, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
-            loss = self._loss(inputs, training=True)
-            # Under tf.distribute each replica's gradient is summed: divide by the replicas. Under
-            # "mixed_float16", scale_loss multiplies by the loss scale (a no-op otherwise).
-            scaled = self.optimizer.scale_loss(
-                loss / tf.distribute.get_strategy().num_replicas_in_sync
-            )
+            if replicas > 1 and self.gather_negatives:
+                embeddings = self(inputs, training=True)
+                # This replica's share of the global batch's loss, already divided by its size.
+                share = gathered_info_nce(
+                    embeddings[self.names[0]],
+                    embeddings[self.names[1]],
+                    self.temperature,
+                )
+                loss = tf.distribute.get_replica_context().all_reduce("sum", share)
+            else:
+                loss = self._loss(inputs, training=True)
+                # Each replica's gradient is summed: divide by the replicas.
+                share = loss / replicas
+            # Under "mixed_float16", scale_loss multiplies by the loss scale (a no-op otherwise).
+            scaled = self.optimizer.scale_loss(share)
         variables = self.trainable_variables
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
         self._loss_tracker.update_state(loss)
@@ -135,6 +195,7 @@ class DualEncoder(keras.Model):
             "names": list(self.names),
             "temperature": self.initial_temperature,
             "learn_temperature": self.learn_temperature,
+            "gather_negatives": self.gather_negatives,
         }
 
     @classmethod
