@@ -13,6 +13,7 @@ from mtl_tutorial import (
     multitask_model,
     plots,
     rules,
+    scaling,
     serving,
     training,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "multitask_model",
     "plots",
     "rules",
+    "scaling",
     "serving",
     "set_seed",
     "training",

@@ -1,6 +1,6 @@
 """Training one model on several worker processes, surviving a worker's death, and sharing negatives.
 
-Taught in the chapter "From notebook to scale". Three pieces:
+Taught in :doc:`/book/part3_together/02_notebook_to_scale`. Three pieces:
 
 - A **worker**, run as ``python -m mtl_tutorial.distributed --worker INDEX --ports P0,P1 --out DIR``: it
   joins a cluster on the loopback interface under ``tf.distribute.MultiWorkerMirroredStrategy`` (set up

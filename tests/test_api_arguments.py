@@ -36,6 +36,7 @@ MODULES = [
     mtl.metrics,
     mtl.experiments,
     mtl.plots,
+    mtl.scaling,
     mtl.serving,
 ]
 TASKS = (
@@ -119,6 +120,10 @@ def _two_views_split():
 @functools.cache
 def _audio_statistics():
     return mtl.data.av_digits.audio_statistics()
+
+
+def _tiny_builder(data):
+    return mtl.models.build_shared_bottom(3, data.tasks, 4, 2)
 
 
 def _evaluate_tasks_arguments():
@@ -245,6 +250,14 @@ VALID = {
     "av_digits.audio_statistics": lambda: ((), {"seed": 0}),
     "av_digits.raw_av_digits": lambda: (("test",), {"seed": 0}),
     "serving.raw_request": lambda: ((4,), {"seed": 0}),
+    "scaling.time_training": lambda: (
+        (_tiny_builder, mtl.data.make_correlated_tasks(100, input_dim=3)),
+        {"epochs": 1},
+    ),
+    "scaling.compare_configurations": lambda: (
+        (_tiny_builder, mtl.data.make_correlated_tasks(100, input_dim=3), {"a": {}}),
+        {"reference": "a", "repeats": 1},
+    ),
 }
 # Public callables without arguments to get wrong, or whose arguments are Keras's own or tensors.
 NOT_WALKED = {

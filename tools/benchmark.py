@@ -6,9 +6,11 @@ Run from the repository root, with nothing else busy on the machine::
     python tools/benchmark.py book/part1_multitask/01_why_several_tasks.ipynb
     python tools/benchmark.py --rules         # training-step time of each rule against plain fit
     python tools/benchmark.py --assignments   # each assignment's solution run and grading time
+    python tools/benchmark.py --scale         # feeds, replicas, precision; Adam's step size vs batch
 
 It prints a Markdown table and writes it to ``benchmark/results.md`` (``benchmark/rules.md`` for
-``--rules``, ``benchmark/assignments.md`` for ``--assignments``). Each notebook runs in its own
+``--rules``, ``benchmark/assignments.md`` for ``--assignments``, ``benchmark/scale.md`` and
+``benchmark/scale.json`` for ``--scale``). Each notebook runs in its own
 process, so the peak memory is that notebook's kernel alone (the largest resident set size it reached).
 
 Seconds differ about twofold between machines of one kind, so the same run also times a fixed reference
@@ -301,6 +303,233 @@ def time_assignments() -> str:
     return "\n".join(lines)
 
 
+#: The chapter "From notebook to scale": its data, model and training recipe.
+SCALE_TASKS = ("digit", "upright", "volume")
+SCALE_BATCH, SCALE_LEARNING_RATE, SCALE_EPOCHS = 64, 3e-3, 6
+
+
+def _two_logical_cpus():
+    """Split the CPU into two logical devices, as the chapter's first cell does; returns ``tensorflow``."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+        )
+    except RuntimeError as error:  # TensorFlow already started in this process
+        raise RuntimeError(
+            "--scale must split the CPU before TensorFlow starts; run it in a fresh process."
+        ) from error
+    return tf
+
+
+def machine() -> dict:
+    """What the numbers were measured on: CPU, cores, its 16-bit instructions, versions, date and load."""
+    import platform
+    from datetime import UTC, datetime
+
+    import keras
+    import tensorflow as tf
+
+    model, flags = platform.processor() or "unknown", set()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name") and model in (
+                "unknown",
+                platform.processor(),
+            ):
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    sixteen_bit = sorted(
+        flags & {"avx512_bf16", "amx_bf16", "avx512_fp16", "amx_fp16", "f16c"}
+    )
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "16-bit instructions": ", ".join(sixteen_bit) or "none",
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load average before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def scale_grid(strategy, repeats: int = 7, epochs: int = 2):
+    """The chapter's grid at length: feeds, replicas, precision and steps per call, interleaved.
+
+    Returns the table of :func:`mtl_tutorial.scaling.compare_configurations` (``pandas.DataFrame``).
+    """
+    import mtl_tutorial as mtl
+    from mtl_tutorial.scaling import compare_configurations
+
+    data = mtl.data.load_av_digits(SCALE_TASKS, seed=0)
+    one_device = type(strategy)(strategy.extended.worker_devices[:1])
+    configurations = {
+        "tf.data, 1 replica, float32": {},
+        "arrays, 1 replica, float32": {"feed": "arrays"},
+        "tf.data, 1 replica, 1 step per call": {"steps_per_execution": 1},
+        "tf.data, MirroredStrategy on 1 device, 1 step per call": {
+            "strategy": one_device,
+            "steps_per_execution": 1,
+        },
+        "tf.data, 2 replicas, float32": {"strategy": strategy},
+        "arrays, 2 replicas, float32": {"feed": "arrays", "strategy": strategy},
+        "tf.data, 1 replica, mixed_bfloat16": {"policy": "mixed_bfloat16"},
+        "arrays, 1 replica, mixed_bfloat16": {
+            "feed": "arrays",
+            "policy": "mixed_bfloat16",
+        },
+        "tf.data, 2 replicas, mixed_bfloat16": {
+            "strategy": strategy,
+            "policy": "mixed_bfloat16",
+        },
+        "tf.data, 1 replica, mixed_float16": {"policy": "mixed_float16"},
+    }
+
+    def capstone(data):
+        return mtl.models.build_capstone(data.input_shapes, data.tasks)
+
+    return compare_configurations(
+        capstone,
+        data,
+        configurations,
+        reference="tf.data, 1 replica, float32",
+        repeats=repeats,
+        epochs=epochs,
+        batch_size=SCALE_BATCH,
+        learning_rate=SCALE_LEARNING_RATE,
+    )
+
+
+def adam_sweep(seeds=(0, 1, 2)) -> tuple:
+    """Adam's step size against the batch: unchanged, square-root and linear scaling, same epochs.
+
+    The reference is the chapter's recipe (batch 64, step size 3e-3, 6 epochs); batches of 256 and 1024
+    train the same 6 epochs (so a quarter and a sixteenth of the steps) with the step size unchanged,
+    times the square root of the batch ratio (Malladi et al. 2022, for Adam) and times the ratio
+    (Goyal et al. 2017, for SGD). Scored on the validation split. Returns the long table of results and
+    a summary (mean ± sd per task, steps, Δm over the reference with its interval, seconds).
+    """
+    import math
+
+    import pandas as pd
+
+    import mtl_tutorial as mtl
+
+    def digits(seed):
+        return mtl.data.load_av_digits(SCALE_TASKS, seed=seed)
+
+    rows = len(digits(seeds[0]).train)
+    plan = [(SCALE_BATCH, 1.0, "reference")]
+    for batch in (256, 1024):
+        k = batch // SCALE_BATCH
+        plan += [(batch, 1.0, "unchanged"), (batch, math.sqrt(k), "square root")]
+        plan += [(batch, float(k), "linear")]
+    tables, extra = [], {}
+    for batch, factor, rule in plan:
+        label = f"batch {batch}, step size x{factor:g} ({rule})"
+        start = time.perf_counter()
+        tables.append(
+            mtl.experiments.train_over_seeds(
+                {
+                    label: lambda data: mtl.models.build_capstone(
+                        data.input_shapes, data.tasks
+                    )
+                },
+                digits,
+                list(seeds),
+                epochs=SCALE_EPOCHS,
+                batch_size=batch,
+                learning_rate=SCALE_LEARNING_RATE * factor,
+            )
+        )
+        extra[label] = {
+            "step size": SCALE_LEARNING_RATE * factor,
+            "steps": math.ceil(rows / batch) * SCALE_EPOCHS,
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+    results = pd.concat(tables, ignore_index=True)
+    summary = mtl.experiments.summarise(results, split="val").T
+    tasks = digits(seeds[0]).tasks
+    reference = next(iter(extra))
+    words = {}
+    for label in extra:
+        if label != reference:
+            dm = mtl.experiments.delta_m_by_seed(
+                results, tasks, label, reference, split="val"
+            )
+            words[label] = mtl.experiments.compare_values(dm.values, unit=" %").words()
+    for column in ("step size", "steps", "seconds"):
+        summary[column] = [extra[label][column] for label in summary.index]
+    summary["Δm over the reference (val)"] = [
+        words.get(label, "") for label in summary.index
+    ]
+    return results, summary
+
+
+def _markdown(frame) -> str:
+    """A Markdown table of a pandas table, its index as the first column (pandas needs ``tabulate``)."""
+
+    def cell(value):
+        if isinstance(value, float):
+            return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+        return str(value)
+
+    header = [frame.index.name or "", *map(str, frame.columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, row in frame.iterrows():
+        lines.append("| " + " | ".join([str(label), *map(cell, row)]) + " |")
+    return "\n".join(lines)
+
+
+def time_scale() -> tuple[str, dict]:
+    """The chapter's scaling measurements at length; returns the Markdown report and its JSON."""
+    tf = _two_logical_cpus()
+    started = time.perf_counter()
+    strategy = tf.distribute.MirroredStrategy(
+        [device.name for device in tf.config.list_logical_devices("CPU")]
+    )
+    described = machine()
+    grid = scale_grid(strategy)
+    results, sweep = adam_sweep()
+    described["load average after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    described["seconds in all"] = round(time.perf_counter() - started)
+    lines = [
+        "# Scaling on this machine (measured by `python tools/benchmark.py --scale`)",
+        "",
+        *[f"- {key}: {value}" for key, value in described.items()],
+        "",
+        "## Training-step time",
+        "",
+        f"The capstone on the digits, batches of {SCALE_BATCH} (global), Adam; each configuration built, "
+        "compiled and trained one epoch first (tracing, not timed), then timed over 7 interleaved rounds "
+        "of 2 epochs. Ratio: best time per step over the reference's (first row); low and high: the "
+        "smallest and largest ratio within one round.",
+        "",
+        _markdown(grid),
+        "",
+        "## Adam's step size against the batch size",
+        "",
+        f"Seeds 0-2, {SCALE_EPOCHS} epochs at every batch size (so fewer steps for larger batches), "
+        "validation split; Δm over the reference per seed, with its 95 % interval.",
+        "",
+        _markdown(sweep),
+    ]
+    data = {
+        "machine": described,
+        "grid": grid.reset_index(names="configuration").to_dict(orient="records"),
+        "sweep": results.to_dict(orient="records"),
+        "sweep_summary": sweep.reset_index(names="configuration").to_dict(
+            orient="records"
+        ),
+    }
+    return "\n".join(lines), data
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -315,7 +544,21 @@ def main() -> int:
         action="store_true",
         help="time each assignment's solution run and the grading of one submission",
     )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="time feeds, replicas and precision on the capstone; sweep Adam's step size",
+    )
     arguments = parser.parse_args()
+    if arguments.scale:
+        report, data = time_scale()
+        (ROOT / "benchmark").mkdir(exist_ok=True)
+        (ROOT / "benchmark" / "scale.md").write_text(report + "\n")
+        (ROOT / "benchmark" / "scale.json").write_text(
+            json.dumps(data, indent=1) + "\n"
+        )
+        print(report)
+        return 0
     if arguments.assignments:
         report = time_assignments()
         (ROOT / "benchmark").mkdir(exist_ok=True)
