@@ -1,9 +1,5 @@
 """The blog post's combined model and Part III's capstone: structure, training, saving, serving."""
 
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
@@ -98,15 +94,11 @@ def test_exported_capstone_serves_the_same_predictions(digits, tmp_path):
         )
 
 
-def test_capstone_trains_with_two_replicas_and_refuses_a_failing_setting():
+def test_capstone_trains_with_two_replicas_and_refuses_a_failing_setting(on_two_cpus):
     # Two logical CPUs must be configured before TensorFlow starts, so this runs in its own process.
-    script = textwrap.dedent(
+    on_two_cpus(
         """
         import numpy as np, tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-        )
         import mtl_tutorial as mtl
         data = mtl.data.load_av_digits(("digit", "volume"), seed=0, copies=1)
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -123,10 +115,6 @@ def test_capstone_trains_with_two_replicas_and_refuses_a_failing_setting():
         losses = history.history["loss"]
         assert losses[-1] < losses[0], losses
         print("ok")
-        """
+        """,
+        timeout=300,
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith("ok")

@@ -1,9 +1,5 @@
 """The symmetric InfoNCE loss, recall@k and the dual encoder."""
 
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
@@ -91,16 +87,12 @@ def test_dual_encoder_refuses_bad_arguments():
         DualEncoder(image, "audio")
 
 
-def test_dual_encoder_on_two_replicas_takes_the_single_device_step():
+def test_dual_encoder_on_two_replicas_takes_the_single_device_step(on_two_cpus):
     # With its negatives gathered across replicas, one SGD step on two replicas is the step on one device
     # with the same global batch; with only each replica's own negatives, it is another step.
-    script = textwrap.dedent(
+    on_two_cpus(
         """
         import numpy as np, tensorflow as tf, keras
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-        )
         import mtl_tutorial as mtl
         rng = np.random.default_rng(0)
         x = {"image": rng.normal(size=(32, 8, 8, 1)).astype("float32"),
@@ -140,10 +132,6 @@ def test_dual_encoder_on_two_replicas_takes_the_single_device_step():
         assert gap > 1e-3, gap  # 15 negatives per pair instead of 31: another step
         assert moved[False][1] < loss - 0.1, (moved[False][1], loss)  # and a smaller loss
         print("ok")
-        """
+        """,
+        timeout=300,
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith("ok")

@@ -4,10 +4,6 @@ The worker runs start TensorFlow in subprocesses (two workers, then two again af
 and one for the reference), so the file takes about a minute; each run is bounded by a time limit.
 """
 
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -93,15 +89,11 @@ def test_a_killed_worker_loses_no_completed_epoch(killed):
     assert killed["iterations"] == SETTINGS["epochs"] * STEPS_PER_EPOCH
 
 
-def test_gathered_info_nce_is_the_single_device_loss_of_the_global_batch():
+def test_gathered_info_nce_is_the_single_device_loss_of_the_global_batch(on_two_cpus):
     # Two logical CPUs must be configured before TensorFlow starts, so this runs in its own process.
-    script = textwrap.dedent(
+    on_two_cpus(
         """
         import numpy as np, tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-        )
         from mtl_tutorial.distributed import gathered_info_nce
         from mtl_tutorial.models.contrastive import symmetric_info_nce
         rng = np.random.default_rng(0)
@@ -146,13 +138,9 @@ def test_gathered_info_nce_is_the_single_device_loss_of_the_global_batch():
         # Without gathering, each replica has 3 negatives instead of 7: another (smaller) loss.
         assert float(local) < float(single) - 0.1, (float(local), float(single))
         print("ok")
-        """
+        """,
+        timeout=120,
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith("ok")
 
 
 def test_gathered_info_nce_needs_a_replica_context():

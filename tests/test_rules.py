@@ -1,9 +1,5 @@
 """The weighting and gradient rules: hand-computable cases, then the training path that runs them."""
 
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
@@ -484,15 +480,11 @@ def test_a_new_rule_is_one_small_class(correlated):
         )  # task 2 gets no gradient
 
 
-def test_trains_under_a_distribution_strategy_with_two_replicas():
+def test_trains_under_a_distribution_strategy_with_two_replicas(on_two_cpus):
     # Two logical CPUs must be configured before TensorFlow starts, so this runs in its own process.
-    script = textwrap.dedent(
+    on_two_cpus(
         """
         import numpy as np, tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-        )
         import mtl_tutorial as mtl
         from mtl_tutorial import rules
         data = mtl.data.make_correlated_tasks(512, 0.5, input_dim=6, seed=0)
@@ -510,27 +502,19 @@ def test_trains_under_a_distribution_strategy_with_two_replicas():
             losses = history.history["loss"]
             assert np.all(np.isfinite(losses)) and losses[-1] < losses[0], losses
         print("ok")
-        """
+        """,
+        timeout=300,
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith("ok")
 
 
-def test_two_replicas_take_the_same_step_and_log_the_same_losses_as_one():
+def test_two_replicas_take_the_same_step_and_log_the_same_losses_as_one(on_two_cpus):
     # Keras's losses already divide by the number of replicas under tf.distribute; a model that
     # divided again would take half a step on two replicas (and log half its losses). One SGD step
     # on the same batch must move the weights as far on two replicas as on one, for a rule that
     # weights losses (Static) and one whose state reads the losses themselves (Uncertainty).
-    script = textwrap.dedent(
+    on_two_cpus(
         """
         import numpy as np, tensorflow as tf, keras
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-        )
         import mtl_tutorial as mtl
         from mtl_tutorial import rules
         data = mtl.data.make_correlated_tasks(128, 0.5, input_dim=6, seed=0)
@@ -562,13 +546,9 @@ def test_two_replicas_take_the_same_step_and_log_the_same_losses_as_one():
             for name in ["loss", *(f"{n}_loss" for n in names)]:
                 np.testing.assert_allclose(logs[1][name], logs[0][name], rtol=1e-4, err_msg=name)
         print("ok")
-        """
+        """,
+        timeout=300,
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith("ok")
 
 
 @pytest.mark.parametrize("rule_name", list(RULES))

@@ -1,9 +1,6 @@
 """``mtl_tutorial.scaling``: what a measurement builds, trains and counts (never how fast: that varies)."""
 
 import math
-import subprocess
-import sys
-import textwrap
 
 import keras
 import pytest
@@ -102,15 +99,11 @@ def test_builds_and_trains_under_the_strategy_given(small):
     assert seen["model"].distribute_strategy is strategy
 
 
-def test_two_replicas_split_the_batch_and_take_one_step_per_call():
+def test_two_replicas_split_the_batch_and_take_one_step_per_call(on_two_cpus):
     # Two logical CPUs must be configured before TensorFlow starts, so this runs in its own process.
-    script = textwrap.dedent(
+    on_two_cpus(
         f"""
         import math, tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-        )
         import mtl_tutorial as mtl
         from mtl_tutorial import scaling
         data = mtl.data.make_correlated_tasks(170, 0.5, num_tasks=2, input_dim=6, seed=0)
@@ -134,13 +127,9 @@ def test_two_replicas_split_the_batch_and_take_one_step_per_call():
         else:
             raise AssertionError("an odd batch for two replicas was accepted")
         print("ok")
-        """
+        """,
+        timeout=120,
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().endswith("ok")
 
 
 @pytest.mark.parametrize(
