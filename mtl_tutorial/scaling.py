@@ -19,10 +19,12 @@ save; it pays after an expensive step, such as reading files or decoding, that t
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 
 import keras
 import numpy as np
@@ -32,7 +34,13 @@ import tensorflow as tf
 from mtl_tutorial.data.splits import MultiTaskData
 from mtl_tutorial.validation import check_int, check_number, check_seed, check_types
 
-__all__ = ["FEEDS", "POLICIES", "compare_configurations", "time_training"]
+__all__ = [
+    "FEEDS",
+    "POLICIES",
+    "committed_results",
+    "compare_configurations",
+    "time_training",
+]
 
 #: How the training examples reach ``fit``: NumPy arrays (Keras makes the pipeline) or our ``tf.data`` one.
 FEEDS: tuple[str, ...] = ("arrays", "dataset")
@@ -376,3 +384,27 @@ def _defaults(settings: Mapping) -> dict:
         "seed": 0,
         **settings,
     }
+
+
+#: The committed measurements :func:`committed_results` can read, by name.
+RESULTS: tuple[str, ...] = ("scale",)
+
+
+@check_types
+def committed_results(name: str = "scale") -> dict:
+    """Measurements committed with the package, too long to repeat on every page: ``tools/benchmark.py``'s.
+
+    ``"scale"`` is what ``python tools/benchmark.py --scale`` measured: the timing grid at length, and the
+    sweep of Adam's step size against the batch size, with ``"machine"`` (the CPU, its 16-bit instructions,
+    the versions, the date and the load). A page that glues these numbers says they are committed results,
+    measured there and then, not recomputed by the page. They ship inside the package, so they are there
+    wherever it is installed.
+
+    Raises:
+        ValueError: for a name other than those in :data:`RESULTS`.
+    """
+    if name not in RESULTS:
+        raise ValueError(f"name must be one of {list(RESULTS)}; got name={name!r}.")
+    return json.loads(
+        (resources.files("mtl_tutorial") / "results" / f"{name}.json").read_text()
+    )

@@ -250,6 +250,7 @@ VALID = {
     "av_digits.audio_statistics": lambda: ((), {"seed": 0}),
     "av_digits.raw_av_digits": lambda: (("test",), {"seed": 0}),
     "serving.raw_request": lambda: ((4,), {"seed": 0}),
+    "scaling.committed_results": lambda: (("scale",), {}),
     "scaling.time_training": lambda: (
         (_tiny_builder, mtl.data.make_correlated_tasks(100, input_dim=3)),
         {"epochs": 1},

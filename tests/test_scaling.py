@@ -233,3 +233,13 @@ def test_compare_refuses_bad_arguments(small, configurations, reference, message
         scaling.compare_configurations(
             _recording_builder({}), small, configurations, reference=reference
         )
+
+
+def test_committed_results_hold_what_the_chapter_glues():
+    committed = scaling.committed_results("scale")
+    assert {"machine", "grid", "sweep", "sweep_summary"} <= set(committed)
+    assert committed["machine"]["date"] and committed["machine"]["cpu"]
+    configurations = {row["configuration"] for row in committed["sweep_summary"]}
+    assert "batch 1024, step size x16 (linear)" in configurations
+    with pytest.raises(ValueError, match="name must be one of"):
+        scaling.committed_results("speed")
