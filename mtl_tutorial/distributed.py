@@ -14,7 +14,8 @@ Taught in :doc:`/book/part3_together/02_notebook_to_scale`. Three pieces:
   time limit, and when one dies (the others then wait for it forever inside a collective operation)
   kills the rest and starts the whole job again, which resumes from the checkpoint.
   :func:`run_reference` runs the same loop on one worker, for comparison.
-- :func:`gathered_info_nce`, the symmetric InfoNCE loss of :mod:`mtl_tutorial.models.contrastive` with
+- :func:`~mtl_tutorial.models.gathered_info_nce`, the symmetric InfoNCE loss of
+  :func:`~mtl_tutorial.models.symmetric_info_nce` with
   the negatives of every replica, not only this replica's.
 
 The loss is that of :class:`~mtl_tutorial.multitask_model.MultiTaskModel` with equal weights: every
@@ -46,13 +47,11 @@ import tensorflow as tf
 
 from mtl_tutorial.data import load_av_digits
 from mtl_tutorial.models import build_capstone
-from mtl_tutorial.models.contrastive import gathered_info_nce
 from mtl_tutorial.tasks import Task
 from mtl_tutorial.validation import check_int, check_number, check_seed
 
 __all__ = [
     "free_ports",
-    "gathered_info_nce",
     "main",
     "read_run",
     "run_reference",

@@ -257,7 +257,7 @@ def time_training(
         seed: Seeds the model's initial weights and the shuffle.
 
     Returns:
-        A dict: ``feed``, ``replicas``, ``policy``, ``batch_size``, ``steps_per_execution``, ``epochs``,
+        A dict with ``feed``, ``replicas``, ``policy``, ``batch_size``, ``steps_per_execution``, ``epochs``,
         ``steps`` and ``examples`` (trained while timed), ``seconds`` (their total), ``seconds_per_step``,
         ``examples_per_second`` and ``epoch_seconds`` (each timed epoch's).
 
@@ -312,7 +312,7 @@ def compare_configurations(
             ``batch_size``); a configuration's own take precedence.
 
     Returns:
-        A table indexed by label: ``feed``, ``replicas``, ``policy``, ``steps_per_execution``,
+        A table indexed by label, with ``feed``, ``replicas``, ``policy``, ``steps_per_execution``,
         ``ms_per_step`` and ``examples_per_second`` (of the best round), ``time_ratio`` (best time per
         step over the reference's; above 1 is slower), and ``ratio_low``, ``ratio_high`` (the smallest
         and largest ratio within one round).
@@ -401,7 +401,7 @@ def committed_results(name: str = "scale") -> dict:
     wherever it is installed.
 
     Raises:
-        ValueError: for a name other than those in :data:`RESULTS`.
+        ValueError: for a name other than those in ``RESULTS``.
     """
     if name not in RESULTS:
         raise ValueError(f"name must be one of {list(RESULTS)}; got name={name!r}.")

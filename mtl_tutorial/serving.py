@@ -403,7 +403,7 @@ def endpoint_latency(
     times timed with ``time.perf_counter``, each call ending when its outputs are NumPy arrays.
 
     Returns:
-        A table with one row per batch size: ``"ms per call"`` (the median) and ``"ms per example"``.
+        A table with one row per batch size, with ``"ms per call"`` (the median) and ``"ms per example"``.
     """
     repeats = check_positive_int(repeats, "repeats", 20)
     warmup = check_int(warmup, "warmup", 3, low=0)

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from mtl_tutorial import distributed
+from mtl_tutorial.models import gathered_info_nce
 
 SETTINGS = {
     "epochs": 3,
@@ -94,7 +95,7 @@ def test_gathered_info_nce_is_the_single_device_loss_of_the_global_batch(on_two_
     on_two_cpus(
         """
         import numpy as np, tensorflow as tf
-        from mtl_tutorial.distributed import gathered_info_nce
+        from mtl_tutorial.models import gathered_info_nce
         from mtl_tutorial.models.contrastive import symmetric_info_nce
         rng = np.random.default_rng(0)
         xa = rng.normal(size=(8, 5)).astype("float32")
@@ -146,7 +147,7 @@ def test_gathered_info_nce_is_the_single_device_loss_of_the_global_batch(on_two_
 def test_gathered_info_nce_needs_a_replica_context():
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     with strategy.scope(), pytest.raises(ValueError, match="replica context"):
-        distributed.gathered_info_nce(tf.ones((2, 3)), tf.ones((2, 3)), 0.1)
+        gathered_info_nce(tf.ones((2, 3)), tf.ones((2, 3)), 0.1)
 
 
 def test_tf_config_names_loopback_workers():

@@ -308,18 +308,18 @@ def raw_av_digits(
     val_fraction: float = 0.2,
     test_fraction: float = 0.2,
 ) -> dict[str, np.ndarray]:
-    """One split's inputs as a sensor would send them, before :func:`load_av_digits` preprocesses them.
+    """One split's inputs as a sensor would send them, before the loader preprocesses them.
 
-    The same examples, in the same order, as the split of :func:`load_av_digits` called with the same
-    arguments: ``"image"``, shape ``(n, 8, 8)``, the turned and damaged image in the source's grey levels
-    (0 to 16, plus the noise; the loader divides by 16), and ``"tone"``, shape ``(n, 128)``, the key
-    tone's samples at 4 kHz (the loader turns them into a standardised spectrum). Used to serve the raw
-    inputs in :doc:`/book/part3_together/02_notebook_to_scale` (:mod:`mtl_tutorial.serving`).
+    The same examples, in the same order, as the split of :func:`~mtl_tutorial.data.load_av_digits`
+    called with the same arguments. ``"image"``, shape ``(n, 8, 8)``: the turned and damaged image in the
+    source's grey levels (0 to 16, plus the noise; the loader divides by 16). ``"tone"``, shape
+    ``(n, 128)``: the key tone's samples at 4 kHz (the loader turns them into a standardised spectrum).
+    Used to serve raw inputs in :doc:`/book/part3_together/02_notebook_to_scale`
+    (:mod:`mtl_tutorial.serving`).
 
     Args:
         split: ``"train"``, ``"val"`` or ``"test"``.
-        seed, copies, image_noise, occlusion_fraction, upside_down_fraction, tone_noise, drop_fraction,
-            volume_range_db, val_fraction, test_fraction: As given to :func:`load_av_digits`.
+        seed: As given to :func:`~mtl_tutorial.data.load_av_digits`, and so are all the other arguments.
 
     Raises:
         ValueError: for an unknown split or a setting out of range.

@@ -41,7 +41,7 @@ def symmetric_info_nce(embeddings_a, embeddings_b, temperature):
 def gathered_info_nce(embeddings_a, embeddings_b, temperature):
     """This replica's share of the symmetric InfoNCE loss of the *global* batch (call in ``strategy.run``).
 
-    Under a strategy, :func:`symmetric_info_nce` on a replica's batch
+    Under a strategy, :func:`~mtl_tutorial.models.symmetric_info_nce` on a replica's batch
     of ``n`` pairs sees ``n - 1`` negatives per example; with ``R`` replicas the global batch has
     ``R n - 1``. Here every replica gathers all replicas' embeddings
     (``tf.distribute.ReplicaContext.all_gather``) and scores its own rows against all of them. It
@@ -50,8 +50,8 @@ def gathered_info_nce(embeddings_a, embeddings_b, temperature):
     single-device loss of the global batch. ``all_gather`` has a gradient in TensorFlow (it all-reduces
     the incoming gradients and keeps this replica's slice), so the gradient is exact too: each example's
     embedding also gets the gradient of its role as a negative on the other replicas. Outside any
-    strategy it is :func:`symmetric_info_nce`. :class:`DualEncoder` uses it under a strategy with several
-    replicas unless ``gather_negatives=False``.
+    strategy it is :func:`~mtl_tutorial.models.symmetric_info_nce`. :class:`~mtl_tutorial.models.DualEncoder`
+    uses it under a strategy with several replicas unless ``gather_negatives=False``.
 
     Raises:
         ValueError: if called in a cross-replica context (outside ``strategy.run``).
