@@ -1,8 +1,10 @@
 """Mixed precision: the book's trainable models take the same step under a 16-bit policy as in float32.
 
 Under ``"mixed_float16"`` Keras wraps the optimizer in a ``LossScaleOptimizer``, which divides every gradient
-by the loss scale before applying it; a ``train_step`` that forgets ``optimizer.scale_loss`` then takes steps
-thousands of times too small. Under ``"mixed_bfloat16"`` there is no loss scaling, but the losses must
+by the loss scale before applying it; a ``train_step`` that forgets ``optimizer.scale_loss`` then hands it
+gradients thousands of times too small. With SGD, as here, its steps are that much too small too; with Adam,
+which divides by the gradient's own size, the steps shrink less, by how much depends on the gradient against
+Adam's epsilon. Under ``"mixed_bfloat16"`` there is no loss scaling, but the losses must
 still be computed in float32. Outputs stay float32 under both policies (``tests/test_models.py`` checks
 every builder).
 """
