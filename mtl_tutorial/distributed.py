@@ -11,7 +11,8 @@ Taught in :doc:`/book/part3_together/02_notebook_to_scale`. Three pieces:
   checkpoints itself with ``tf.train.Checkpoint`` and ``tf.train.CheckpointManager`` after every epoch
   and resumes from the latest checkpoint when it starts.
 - A **launcher**, :func:`run_workers`, that starts the workers as subprocesses, waits for them with a
-  time limit, and when one dies (the others then wait for it forever inside a collective operation)
+  time limit, and when one dies (the others cannot go on: their collective operations fail once
+  TensorFlow notices the death, and they do not recover)
   kills the rest and starts the whole job again, which resumes from the checkpoint.
   :func:`run_reference` runs the same loop on one worker, for comparison.
 - :func:`~mtl_tutorial.models.gathered_info_nce`, the symmetric InfoNCE loss of
@@ -366,7 +367,7 @@ def _worker_command(index, ports, out, settings, attempt, fail_after_epoch):
 
 
 def _wait(processes, deadline: float) -> list[int]:
-    """Wait for all processes; if one fails, kill the others (they would wait for it for ever).
+    """Wait for all processes; if one fails, kill the others (they cannot go on without it).
 
     Returns the exit codes (negative: killed by that signal). Raises ``TimeoutError`` at ``deadline``,
     after killing them all.
