@@ -6,7 +6,7 @@ Run from the repository root, with nothing else busy on the machine::
     python tools/benchmark.py book/part1_multitask/01_why_several_tasks.ipynb
     python tools/benchmark.py --rules         # training-step time of each rule against plain fit
     python tools/benchmark.py --assignments   # each assignment's solution run and grading time
-    python tools/benchmark.py --scale         # feeds, replicas, precision; Adam's step size vs batch
+    python tools/benchmark.py --scale         # feeds, replicas, precision; Adam's step size; serving
 
 It prints a Markdown table and writes it to ``benchmark/results.md`` (``benchmark/rules.md`` for
 ``--rules``, ``benchmark/assignments.md`` for ``--assignments``, ``benchmark/scale.md`` for ``--scale``,
@@ -487,6 +487,26 @@ def _markdown(frame) -> str:
     return "\n".join(lines)
 
 
+def serving_latency():
+    """The served capstone's endpoint latency by batch size (``pandas.DataFrame``)."""
+    import tempfile
+
+    import mtl_tutorial as mtl
+    from mtl_tutorial.data.av_digits import audio_statistics
+
+    data = mtl.data.load_av_digits(seed=0)
+    mtl.set_seed(0)
+    model = mtl.models.build_capstone(data.input_shapes, data.tasks)
+    with tempfile.TemporaryDirectory() as folder:
+        path = mtl.serving.export_for_serving(
+            model.network,
+            data,
+            Path(folder) / "capstone",
+            audio_statistics=audio_statistics(0),
+        )
+        return mtl.serving.endpoint_latency(path, (1, 8, 64, 512), repeats=50, warmup=5)
+
+
 def time_scale() -> tuple[str, dict]:
     """The chapter's scaling measurements at length; returns the Markdown report and its JSON."""
     tf = _two_logical_cpus()
@@ -497,6 +517,7 @@ def time_scale() -> tuple[str, dict]:
     described = machine()
     grid = scale_grid(strategy)
     results, sweep = adam_sweep()
+    latency = serving_latency()
     described["load average after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     described["seconds in all"] = round(time.perf_counter() - started)
     lines = [
@@ -519,6 +540,14 @@ def time_scale() -> tuple[str, dict]:
         "validation split; Δm over the reference per seed, with its 95 % interval.",
         "",
         _markdown(sweep),
+        "",
+        "## Serving latency",
+        "",
+        "The capstone (untrained: the weights change no timing) exported with "
+        "`mtl.serving.export_for_serving` and loaded with `tf.saved_model.load`; the median of 50 calls "
+        "of its endpoint after 5 untimed ones, by batch size.",
+        "",
+        _markdown(latency),
     ]
     data = {
         "machine": described,
@@ -527,6 +556,7 @@ def time_scale() -> tuple[str, dict]:
         "sweep_summary": sweep.reset_index(names="configuration").to_dict(
             orient="records"
         ),
+        "serving_latency": latency.reset_index().to_dict(orient="records"),
     }
     return "\n".join(lines), data
 
@@ -548,7 +578,7 @@ def main() -> int:
     parser.add_argument(
         "--scale",
         action="store_true",
-        help="time feeds, replicas and precision on the capstone; sweep Adam's step size",
+        help="time feeds, replicas and precision on the capstone; sweep Adam's step size; time serving",
     )
     arguments = parser.parse_args()
     if arguments.scale:
