@@ -185,7 +185,7 @@ def train_worker(
     val_rows: int = 256,
     global_batch: int = 64,
     learning_rate: float = 3e-3,
-    fail_after_epoch: int | None = None,
+    fail_after_step: int | None = None,
     attempt: int = 0,
 ) -> None:
     """Train as worker ``index`` of the cluster ``ports``; called in a fresh process by :func:`main`.
@@ -198,7 +198,9 @@ def train_worker(
     After each epoch the chief appends to ``out/log.json`` the epoch's mean training losses, the
     validation metrics and which attempt (start of the job) ran it; at the end it writes the final
     weights to ``out/final_weights.npz``, and before the first step of a fresh job the gradient of the
-    first global batch to ``out/first_gradients.npz``.
+    first global batch to ``out/first_gradients.npz``. ``fail_after_step=S``: the process kills itself
+    (SIGKILL) as soon as the optimizer has taken its ``S``-th step in all, wherever that falls in an
+    epoch; the steps since the last checkpoint are lost and a restarted job takes them again.
     """
     out = Path(out)
     os.environ["TF_CONFIG"] = json.dumps(tf_config(ports, index))
@@ -315,6 +317,12 @@ def train_worker(
         for batch in dataset:
             total += np.asarray(train_step(batch))
             steps += 1
+            if fail_after_step is not None and (
+                int(optimizer.iterations.numpy()) == fail_after_step
+            ):
+                # A hard death: no clean-up, no exit handlers, as when a machine goes away. The
+                # other workers block in the next step's all-reduce until the launcher kills them.
+                os.kill(os.getpid(), signal.SIGKILL)
         epoch_counter.assign(epoch + 1)
         manager.save()  # every worker, for the collective operations saving may need
         if chief:
@@ -332,11 +340,8 @@ def train_worker(
             log["epochs"].append(entry)
             log["iterations"] = int(optimizer.iterations.numpy())
             _write_json(log_path, log)
-        # Nobody goes on (or dies) before the chief's checkpoint and log of this epoch are written.
+        # Nobody goes on before the chief's checkpoint and log of this epoch are written.
         barrier()
-        if fail_after_epoch is not None and epoch + 1 == fail_after_epoch:
-            # A hard death: no clean-up, no exit handlers, as when a machine goes away.
-            os.kill(os.getpid(), signal.SIGKILL)
 
     if chief:
         np.savez(out / WEIGHTS_FILE, *[np.asarray(w) for w in network.get_weights()])
@@ -351,7 +356,7 @@ def train_worker(
 # --- The launcher ----------------------------------------------------------------------------------------
 
 
-def _worker_command(index, ports, out, settings, attempt, fail_after_epoch):
+def _worker_command(index, ports, out, settings, attempt, fail_after_step):
     command = [
         sys.executable, "-m", "mtl_tutorial.distributed",
         "--worker", str(index),
@@ -361,8 +366,8 @@ def _worker_command(index, ports, out, settings, attempt, fail_after_epoch):
     ]  # fmt: skip
     for name, value in settings.items():
         command += [f"--{name.replace('_', '-')}", str(value)]
-    if fail_after_epoch is not None:
-        command += ["--fail-after-epoch", str(fail_after_epoch)]
+    if fail_after_step is not None:
+        command += ["--fail-after-step", str(fail_after_step)]
     return command
 
 
@@ -399,7 +404,7 @@ def run_workers(
     val_rows: int = 256,
     global_batch: int = 64,
     learning_rate: float = 3e-3,
-    fail_after_epoch: int | None = None,
+    fail_after_step: int | None = None,
     fail_worker: int = 1,
     max_restarts: int = 1,
     timeout: float = 300.0,
@@ -409,8 +414,11 @@ def run_workers(
     Each attempt starts every worker (``python -m mtl_tutorial.distributed``) on fresh loopback ports and
     waits. If a worker exits with an error or is killed, the others are killed too and the job is started
     again, up to ``max_restarts`` times; the new workers resume from the chief's latest checkpoint in
-    ``out``. ``fail_after_epoch=K`` makes worker ``fail_worker`` kill itself (SIGKILL) after epoch ``K``
-    in the first attempt only, to show the recovery. Worker output goes to ``out/worker<i>.<attempt>.log``.
+    ``out``. ``fail_after_step=S`` makes worker ``fail_worker`` kill itself (SIGKILL) right after the
+    job's ``S``-th optimizer step (counted over all epochs; it may fall inside an epoch), in the first
+    attempt only, to show the recovery: the restarted job resumes from the last checkpoint, the end of
+    the last completed epoch, and takes the steps of the unfinished epoch again. Worker output goes to
+    ``out/worker<i>.<attempt>.log``.
 
     Args:
         out: Folder for checkpoints, logs and final weights (a fresh one for a fresh job: a job finds
@@ -419,7 +427,8 @@ def run_workers(
         epochs, seed, learning_rate: Training; ``seed`` also fixes the data and the batches' order.
         train_rows, val_rows: How many training and validation examples to use.
         global_batch: Examples per step over all workers; divisible by ``workers``.
-        fail_after_epoch, fail_worker: The simulated death (``None``: none).
+        fail_after_step, fail_worker: The simulated death (``None``: none); ``fail_after_step`` lies
+            between 1 and the job's last step, excluded.
         max_restarts: How many times the job may be started again.
         timeout: Seconds for the whole job, restarts included.
 
@@ -443,9 +452,10 @@ def run_workers(
     train_rows = check_int(train_rows, "train_rows", 512, low=global_batch)
     val_rows = check_int(val_rows, "val_rows", 256)
     check_number(learning_rate, "learning_rate", 3e-3, low=0, low_open=True)
-    if fail_after_epoch is not None:
-        fail_after_epoch = check_int(
-            fail_after_epoch, "fail_after_epoch", 1, low=1, high=max(epochs - 1, 1)
+    if fail_after_step is not None:
+        steps = (train_rows // global_batch) * epochs
+        fail_after_step = check_int(
+            fail_after_step, "fail_after_step", 1, low=1, high=max(steps - 1, 1)
         )
         fail_worker = check_int(fail_worker, "fail_worker", 1, low=0, high=workers - 1)
     max_restarts = check_int(max_restarts, "max_restarts", 1, low=0)
@@ -474,7 +484,7 @@ def run_workers(
             processes = []
             for i in range(workers):
                 log = stack.enter_context(open(out / f"worker{i}.{attempt}.log", "w"))
-                fail = fail_after_epoch if attempt == 0 and i == fail_worker else None
+                fail = fail_after_step if attempt == 0 and i == fail_worker else None
                 command = _worker_command(i, ports, out, settings, attempt, fail)
                 processes.append(
                     subprocess.Popen(
@@ -549,7 +559,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--val-rows", type=int, default=256)
     parser.add_argument("--global-batch", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=3e-3)
-    parser.add_argument("--fail-after-epoch", type=int, default=None)
+    parser.add_argument("--fail-after-step", type=int, default=None)
     parser.add_argument("--attempt", type=int, default=0)
     args = parser.parse_args(argv)
     train_worker(
@@ -562,7 +572,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         val_rows=args.val_rows,
         global_batch=args.global_batch,
         learning_rate=args.learning_rate,
-        fail_after_epoch=args.fail_after_epoch,
+        fail_after_step=args.fail_after_step,
         attempt=args.attempt,
     )
 

@@ -37,6 +37,7 @@ from mtl_tutorial.data.splits import MultiTaskData, Split
 from mtl_tutorial.metrics import delta_m, evaluate_tasks, task_metric
 from mtl_tutorial.tasks import Task, check_tasks
 from mtl_tutorial.validation import (
+    check_adam,
     check_int,
     check_number,
     check_positive_int,
@@ -149,6 +150,7 @@ def train_over_seeds(
     epochs: int,
     batch_size: int = 32,
     learning_rate: float = 1e-3,
+    adam: Mapping[str, float] | None = None,
     train_split: Callable | None = None,
     baselines: bool = False,
     validation_curves: bool = False,
@@ -179,6 +181,8 @@ def train_over_seeds(
         epochs: Passes over the training split; 0 scores the initial weights (an untrained baseline).
         batch_size: Examples per training batch.
         learning_rate: Adam's step size.
+        adam: Adam's other settings, any of ``beta_1``, ``beta_2`` and ``epsilon`` (default: Keras's);
+            see :func:`~mtl_tutorial.training.compile_for_tasks`.
         train_split: Optional function ``(data, seed) -> Split`` giving the examples to train on, e.g.
             ``lambda data, seed: data.train.sample(30, seed=seed)``; default ``data.train``.
         baselines: Also score, per seed, a constant predictor (``"constant"``) and a linear model
@@ -206,6 +210,7 @@ def train_over_seeds(
     epochs = check_int(epochs, "epochs", 50, low=0)
     batch_size = check_positive_int(batch_size, "batch_size", 32)
     check_number(learning_rate, "learning_rate", 1e-3, low=0, low_open=True)
+    adam = check_adam(adam)
     if not targets and score is None:
         raise ValueError(
             "targets=False trains on the inputs alone, so the tasks' metrics do not apply: give score."
@@ -236,6 +241,7 @@ def train_over_seeds(
                     split,
                     batch_size,
                     learning_rate,
+                    adam,
                     targets,
                 )
                 history = {}
@@ -302,7 +308,7 @@ def _plan(models, baselines: bool) -> dict[str, list]:
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _start(builder, label, seed, data, split, batch_size, learning_rate, targets):
+def _start(builder, label, seed, data, split, batch_size, learning_rate, adam, targets):
     """The builder's model at this seed's initial weights, compiled, with Adam at step 0."""
     from mtl_tutorial.training import Restart, _reseed, compile_for_tasks
 
@@ -317,7 +323,13 @@ def _start(builder, label, seed, data, split, batch_size, learning_rate, targets
     steps = (
         math.ceil(len(split) / batch_size) if strategy.num_replicas_in_sync == 1 else 1
     )
-    key = (steps, learning_rate, targets, tuple(fresh.output_names) if targets else ())
+    key = (
+        steps,
+        learning_rate,
+        tuple(sorted(adam.items())),
+        targets,
+        tuple(fresh.output_names) if targets else (),
+    )
     cached = _COMPILED.get(builder)
     if cached is not None and cached[0] == key and _same_shapes(cached[1], fresh):
         _, model, restart = cached
@@ -327,11 +339,15 @@ def _start(builder, label, seed, data, split, batch_size, learning_rate, targets
         with strategy.scope():
             if targets:
                 model = compile_for_tasks(
-                    fresh, tasks, learning_rate=learning_rate, steps_per_execution=steps
+                    fresh,
+                    tasks,
+                    learning_rate=learning_rate,
+                    steps_per_execution=steps,
+                    adam=adam,
                 )
             else:
                 fresh.compile(
-                    optimizer=keras.optimizers.Adam(learning_rate),
+                    optimizer=keras.optimizers.Adam(learning_rate, **adam),
                     steps_per_execution=steps,
                 )
                 fresh.optimizer.build(fresh.trainable_variables)

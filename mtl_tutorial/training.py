@@ -25,6 +25,7 @@ from mtl_tutorial.data.splits import Split
 from mtl_tutorial.multitask_model import MultiTaskModel
 from mtl_tutorial.tasks import Task, check_keys, check_tasks, task_names
 from mtl_tutorial.validation import (
+    check_adam,
     check_int,
     check_number,
     check_positive_int,
@@ -90,6 +91,7 @@ def compile_for_tasks(
     learning_rate: float = 1e-3,
     loss_weights: Mapping[str, float] | None = None,
     steps_per_execution: int = 1,
+    adam: Mapping[str, float] | None = None,
 ) -> keras.Model:
     """Compile ``model`` with Adam and, for every task, its loss and headline metric.
 
@@ -105,6 +107,8 @@ def compile_for_tasks(
         steps_per_execution: Training steps run per call into TensorFlow. Values above 1 change no
             numbers but save Python overhead, which dominates the training time of a small model. Must
             be 1 under a distribution strategy with several replicas (a limit of Keras 3).
+        adam: Adam's other settings, any of ``beta_1``, ``beta_2`` and ``epsilon`` (default: Keras's,
+            0.9, 0.999 and 1e-7), e.g. to scale them with the batch size as the square-root rule does.
 
     Returns:
         The same model, compiled.
@@ -120,6 +124,7 @@ def compile_for_tasks(
         )
     check_positive_int(steps_per_execution, "steps_per_execution", 10)
     check_number(learning_rate, "learning_rate", 1e-3, low=0, low_open=True)
+    adam = check_adam(adam)
     replicas = model.distribute_strategy.num_replicas_in_sync
     if steps_per_execution > 1 and replicas > 1:
         # Keras 3 fails inside fit with "You must feed a value for placeholder tensor" here
@@ -136,7 +141,7 @@ def compile_for_tasks(
                 f"instead of loss_weights; got loss_weights={loss_weights!r}."
             )
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+            optimizer=keras.optimizers.Adam(learning_rate=learning_rate, **adam),
             steps_per_execution=steps_per_execution,
         )
         model.optimizer.build(model.trainable_variables)
@@ -145,7 +150,7 @@ def compile_for_tasks(
         check_keys(dict(loss_weights), tasks, "loss_weights")
         loss_weights = {name: float(loss_weights[name]) for name in names}
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, **adam),
         loss={task.name: task.loss for task in tasks},
         loss_weights=loss_weights,
         metrics={task.name: [task.metric] for task in tasks},

@@ -235,6 +235,36 @@ def _is_array(value: object) -> bool:
         return False
 
 
+def check_adam(adam: Mapping[str, float] | None) -> dict[str, float]:
+    """Adam's settings other than the step size, checked: ``{}`` for Keras's defaults.
+
+    Raises ``ValueError`` for a setting other than ``beta_1``, ``beta_2`` and ``epsilon``, a beta outside
+    ``[0, 1)`` or an ``epsilon`` that is not positive.
+    """
+    if adam is None:
+        return {}
+    if not isinstance(adam, Mapping):
+        raise ValueError(
+            f"adam must be a dict of Adam's settings, e.g. {{'beta_1': 0.6}}; got adam={adam!r}."
+        )
+    unknown = sorted(set(adam) - {"beta_1", "beta_2", "epsilon"})
+    if unknown:
+        raise ValueError(
+            f"adam may set beta_1, beta_2 and epsilon (the step size is learning_rate); got {unknown}."
+        )
+    checked = {}
+    for name, value in adam.items():
+        if name == "epsilon":
+            checked[name] = check_number(
+                value, "adam['epsilon']", 1e-7, low=0, low_open=True
+            )
+        else:
+            checked[name] = check_number(
+                value, f"adam[{name!r}]", 0.9, low=0, high=1, high_open=True
+            )
+    return checked
+
+
 def check_types(function):
     """Decorate ``function`` so that an argument of the wrong kind raises :class:`ArgumentTypeError`.
 

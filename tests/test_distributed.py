@@ -20,7 +20,8 @@ SETTINGS = {
     "learning_rate": 3e-3,
 }
 STEPS_PER_EPOCH = 512 // 64
-KILLED_AFTER = 2
+# Worker 1 dies halfway through epoch 2: its last checkpoint is the end of epoch 1.
+KILLED_AFTER_STEP = STEPS_PER_EPOCH + STEPS_PER_EPOCH // 2
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +33,12 @@ def reference(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def killed(tmp_path_factory):
-    """Two workers; worker 1 kills itself after epoch 2 and the launcher starts the job again."""
+    """Two workers; worker 1 kills itself in epoch 2 and the launcher starts the job again."""
     out = tmp_path_factory.mktemp("two_workers")
     return distributed.run_workers(
         out,
         workers=2,
-        fail_after_epoch=KILLED_AFTER,
+        fail_after_step=KILLED_AFTER_STEP,
         max_restarts=1,
         timeout=300,
         **SETTINGS,
@@ -82,11 +83,18 @@ def test_a_killed_worker_loses_no_completed_epoch(killed):
     assert second == [0, 0]
     restart = killed["attempts"][1]
     assert restart["attempt"] == 1
-    assert restart["restored_epoch"] == KILLED_AFTER
-    assert restart["restored_iterations"] == KILLED_AFTER * STEPS_PER_EPOCH
-    # Epochs 1 and 2 come from the first start and were not run again; epoch 3 from the second.
-    ran = [(e["epoch"], e["attempt"]) for e in killed["epochs"]]
-    assert ran == [(1, 0), (2, 0), (3, 1)]
+    # The restart resumed from the end of epoch 1, the last checkpoint: the steps of the unfinished
+    # epoch 2 were lost...
+    assert restart["restored_epoch"] == 1
+    assert restart["restored_iterations"] == STEPS_PER_EPOCH < KILLED_AFTER_STEP
+    # ...and taken again: epoch 1 comes from the first start and was not run again; epochs 2 and 3
+    # from the second, with every step of the job taken once in the final count.
+    ran = [(e["epoch"], e["attempt"], e["steps"]) for e in killed["epochs"]]
+    assert ran == [
+        (1, 0, STEPS_PER_EPOCH),
+        (2, 1, STEPS_PER_EPOCH),
+        (3, 1, STEPS_PER_EPOCH),
+    ]
     assert killed["iterations"] == SETTINGS["epochs"] * STEPS_PER_EPOCH
 
 
@@ -168,7 +176,8 @@ def test_tf_config_names_loopback_workers():
     ("settings", "message"),
     [
         ({"global_batch": 63}, "divisible"),
-        ({"epochs": 3, "fail_after_epoch": 3}, "fail_after_epoch"),
+        ({"epochs": 3, "fail_after_step": 3 * STEPS_PER_EPOCH}, "fail_after_step"),
+        ({"fail_after_step": 0}, "fail_after_step"),
         ({"workers": 0}, "workers"),
         ({"timeout": 0}, "timeout"),
         ({"train_rows": 10}, "train_rows"),

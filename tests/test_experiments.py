@@ -1,5 +1,6 @@
 """The experiment protocol: the table, training over seeds, baselines, comparisons and their words."""
 
+import functools
 import itertools
 
 import numpy as np
@@ -330,6 +331,40 @@ def test_train_over_seeds_scores_val_and_test_and_reuses_traces_exactly():
     # Different seeds: different splits and weights, so different scores.
     mass = results.query("task == 'body_mass_g' and split == 'test'")["value"]
     assert mass.nunique() == 2
+
+
+def test_train_over_seeds_sets_adams_betas_and_epsilon_and_does_not_reuse_other_settings():
+    # The square-root rule scales beta_1, beta_2 and epsilon with the batch: the model that trains must
+    # have them, also when the same builder was trained (and its step traced) with Keras's defaults.
+    seen = []
+
+    def keep(model, **_):
+        opt = model.optimizer
+        seen.append((float(opt.beta_1), float(opt.beta_2), float(opt.epsilon)))
+
+    run = functools.partial(
+        mtl.experiments.train_over_seeds,
+        {"multi": _trunk},
+        _penguins,
+        [0],
+        epochs=2,
+        learning_rate=3e-3,
+        after_fit=keep,
+    )
+    default = run()
+    scaled = run(adam={"beta_1": 0.6, "beta_2": 0.996, "epsilon": 5e-8})
+    again = run()
+    assert seen == [(0.9, 0.999, 1e-7), (0.6, 0.996, 5e-8), (0.9, 0.999, 1e-7)]
+    assert not np.allclose(default["value"], scaled["value"])
+    pd.testing.assert_frame_equal(default, again)
+    with pytest.raises(ValueError, match="learning_rate"):
+        run(adam={"learning_rate": 0.1})
+    with pytest.raises(ValueError, match="beta_1"):
+        run(adam={"beta_1": 1.0})
+    with pytest.raises(ValueError, match="epsilon"):
+        mtl.training.compile_for_tasks(
+            _trunk(_penguins(0)), _penguins(0).tasks, adam={"epsilon": 0}
+        )
 
 
 def test_train_over_seeds_merges_single_task_builders_and_calls_after_fit():
