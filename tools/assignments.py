@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,23 +39,67 @@ def masters() -> list[Path]:
     return sorted(MASTERS.glob("[0-9][0-9]_*.ipynb"))
 
 
-def build(master: Path, output: Path = OUTPUT) -> Path:
-    """Run ``otter assign`` on one master notebook; return its output folder.
+#: Marker lines in a master's code cells that the build sets from the course secret: ``VARIANT`` (the
+#: data draws and constants students see) and ``HIDDEN`` (the hidden tests' own inputs). Without a secret
+#: both stay 0: the public build, whose numbers anyone can read in the repository.
+MARKER = re.compile(r"^(VARIANT|HIDDEN) = 0(  # .*)$", re.MULTILINE)
+#: The environment variable that holds the course secret when ``--secret`` is not given.
+SECRET_VARIABLE = "MTL_COURSE_SECRET"
+
+
+def variant(secret: str | None, assignment: str, marker: str) -> int:
+    """The value of ``marker`` (``"VARIANT"`` or ``"HIDDEN"``) in ``assignment`` for a course secret.
+
+    0 without a secret; otherwise an integer from 1 to 9999 drawn from a hash of the secret, the
+    assignment and the marker, so each course, assignment and purpose gets its own.
+    """
+    if not secret:
+        return 0
+    digest = hashlib.sha256(f"{secret}\n{assignment}\n{marker}".encode()).digest()
+    return 1 + int.from_bytes(digest[:8], "big") % 9999
+
+
+def with_secret(master: Path, secret: str | None, folder: Path) -> Path:
+    """A copy of ``master`` in ``folder``, its ``VARIANT = 0`` and ``HIDDEN = 0`` lines set for ``secret``."""
+    import nbformat
+
+    notebook = nbformat.read(master, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    if secret and not any(MARKER.search(cell.source) for cell in code):
+        raise ValueError(
+            f"{master.name} has no VARIANT or HIDDEN line for a secret to set."
+        )
+    for cell in code:
+        cell.source = MARKER.sub(
+            lambda m: (
+                f"{m.group(1)} = {variant(secret, master.stem, m.group(1))}{m.group(2)}"
+            ),
+            cell.source,
+        )
+    copy = folder / master.name
+    nbformat.write(notebook, copy)
+    return copy
+
+
+def build(master: Path, output: Path = OUTPUT, secret: str | None = None) -> Path:
+    """Run ``otter assign`` on one master notebook, set for the course ``secret``; return its output folder.
 
     ``otter assign`` also runs the solution notebook against every test, public and hidden, so a master
-    whose solutions fail its own tests does not build.
+    whose solutions fail its own tests (in this variant) does not build.
     """
     master, output = master.resolve(), output.resolve()
     target = output / master.stem
     if target.exists():
         shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        [sys.executable, "-m", "otter", "assign", str(master), str(target)],
-        cwd=master.parent,
-        capture_output=True,
-        text=True,
-    )
+    with tempfile.TemporaryDirectory(dir=master.parent, prefix=".build-") as folder:
+        source = with_secret(master, secret, Path(folder))
+        result = subprocess.run(
+            [sys.executable, "-m", "otter", "assign", str(source), str(target)],
+            cwd=master.parent,
+            capture_output=True,
+            text=True,
+        )
     if result.returncode != 0:
         raise RuntimeError(
             f"otter assign failed for {master.name}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
@@ -59,17 +107,21 @@ def build(master: Path, output: Path = OUTPUT) -> Path:
     return target
 
 
-def build_all(output: Path = OUTPUT, downloads: Path = DOWNLOADS) -> dict[str, Path]:
-    """Build every assignment into ``output`` and copy each student notebook to ``downloads``.
+def build_all(
+    output: Path = OUTPUT, downloads: Path | None = DOWNLOADS, secret: str | None = None
+) -> dict[str, Path]:
+    """Build every assignment into ``output``; without a secret, copy each student notebook to ``downloads``.
 
     Returns each assignment's output folder, by name. ``tests/test_assignments.py`` builds through this
-    function too, so that after ``pytest`` the book's download links find the notebooks it tested.
+    function too, so that after ``pytest`` the book's download links find the notebooks it tested. A
+    course's variant (``secret``) is never copied into the book.
     """
-    downloads.mkdir(parents=True, exist_ok=True)
     built = {}
     for master in masters():
-        target = build(master, output)
-        shutil.copy(target / "student" / master.name, downloads / master.name)
+        target = build(master, output, secret)
+        if downloads is not None and not secret:
+            downloads.mkdir(parents=True, exist_ok=True)
+            shutil.copy(target / "student" / master.name, downloads / master.name)
         built[master.stem] = target
     return built
 
@@ -120,7 +172,15 @@ def grade_folder(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("build", help="build every assignment with otter assign")
+    build_parser = commands.add_parser(
+        "build", help="build every assignment with otter assign"
+    )
+    build_parser.add_argument(
+        "--secret",
+        default=os.environ.get(SECRET_VARIABLE),
+        help=f"the course secret that sets the data draws and hidden inputs (default: ${SECRET_VARIABLE}; "
+        "none: the public variant)",
+    )
     grade = commands.add_parser("grade", help="grade a folder of submitted notebooks")
     grade.add_argument(
         "assignment", help="the master notebook's name, e.g. 01_multitask_baselines"
@@ -131,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     arguments = parser.parse_args(argv)
     if arguments.command == "build":
-        for name, target in build_all().items():
+        for name, target in build_all(secret=arguments.secret).items():
             print(f"built {name}: {target.relative_to(ROOT)}")
     else:
         rows = grade_folder(arguments.assignment, arguments.folder, arguments.csv)
