@@ -15,9 +15,10 @@ Taught in :doc:`/book/part3_together/02_notebook_to_scale`. Three pieces:
   TensorFlow notices the death, and they do not recover)
   kills the rest and starts the whole job again, which resumes from the checkpoint.
   :func:`run_reference` runs the same loop on one worker, for comparison.
-- :func:`~mtl_tutorial.models.gathered_info_nce`, the symmetric InfoNCE loss of
-  :func:`~mtl_tutorial.models.symmetric_info_nce` with
-  the negatives of every replica, not only this replica's.
+- For contrastive training, :func:`~mtl_tutorial.models.gathered_info_nce` (in ``models``), the
+  symmetric InfoNCE loss of :func:`~mtl_tutorial.models.symmetric_info_nce` with the negatives of every
+  replica, not only this replica's; it works in any replica context, so a custom loop like this one can
+  call it inside ``strategy.run`` (not done here: the worker trains the capstone).
 
 The loss is that of :class:`~mtl_tutorial.multitask_model.MultiTaskModel` with equal weights: every
 task's loss (cross-entropy or mean squared error, times its sample weights, which mask missing labels)
@@ -65,6 +66,7 @@ __all__ = [
 LOG_FILE = "log.json"
 WEIGHTS_FILE = "final_weights.npz"
 GRADIENTS_FILE = "first_gradients.npz"
+KILLED_FILE = "killed.json"
 CHECKPOINTS = "checkpoints"
 
 
@@ -320,8 +322,12 @@ def train_worker(
             if fail_after_step is not None and (
                 int(optimizer.iterations.numpy()) == fail_after_step
             ):
+                # Its last words, for the reader of the run: where it died.
+                record = {"worker": index, "attempt": attempt, "epoch": epoch + 1}
+                record.update(after_step=fail_after_step, steps_into_epoch=steps)
+                _write_json(out / KILLED_FILE, record)
                 # A hard death: no clean-up, no exit handlers, as when a machine goes away. The
-                # other workers block in the next step's all-reduce until the launcher kills them.
+                # other workers cannot finish the next step's all-reduce without it.
                 os.kill(os.getpid(), signal.SIGKILL)
         epoch_counter.assign(epoch + 1)
         manager.save()  # every worker, for the collective operations saving may need
@@ -521,7 +527,9 @@ def read_run(out: str | Path) -> dict:
     Returns a dict with the log's entries (``"epochs"``: one dict per epoch with ``attempt``, training
     losses and ``val_`` metrics; ``"attempts"``: per start of the job, the epoch and optimizer step it
     restored; ``"iterations"``: the optimizer's final step count), ``"weights"`` (list of arrays) and
-    ``"first_gradients"`` (list of arrays, or ``None`` if the job never started from scratch).
+    ``"first_gradients"`` (list of arrays, or ``None`` if the job never started from scratch) and
+    ``"killed"`` (``None``, or what a worker killed by ``fail_after_step`` wrote just before it died: its
+    ``worker`` index, ``attempt``, ``epoch``, ``after_step`` and ``steps_into_epoch``).
     """
     out = Path(out)
     result = json.loads((out / LOG_FILE).read_text())
@@ -534,10 +542,9 @@ def read_run(out: str | Path) -> dict:
 
     result["weights"] = arrays(WEIGHTS_FILE)
     result["first_gradients"] = arrays(GRADIENTS_FILE)
+    killed = out / KILLED_FILE
+    result["killed"] = json.loads(killed.read_text()) if killed.exists() else None
     return result
-
-
-# --- Contrastive learning across replicas ----------------------------------------------------------------
 
 
 # --- Command line ----------------------------------------------------------------------------------------

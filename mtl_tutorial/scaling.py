@@ -294,8 +294,9 @@ def compare_configurations(
     """Time several configurations interleaved and give each one's speed as a ratio to ``reference``.
 
     Every configuration is built and warmed up first (see :func:`time_training`); then ``repeats`` rounds
-    each time every configuration for ``epochs`` epochs, one after another, so that a change in the
-    machine's load falls on all of them alike. Each configuration's time per step is its best (fastest)
+    each time every configuration for ``epochs`` epochs, one after another (in an order rotated every
+    round, so that none always runs first), so that a change in the machine's load falls on all of them
+    alike. Each configuration's time per step is its best (fastest)
     round: other work on the machine can only slow a round down, so the fastest is the one least
     disturbed (the reasoning of Python's ``timeit``). Its ratio is that best time over the reference's
     best; the ratios of the same round, configuration over reference, give its smallest and largest
@@ -346,9 +347,11 @@ def compare_configurations(
         for label, settings in configurations.items()
     }
     rounds = {label: [] for label in prepared}
-    for _ in range(repeats):
-        for label, one in prepared.items():
-            rounds[label].append(_time(one, epochs))
+    labels = list(prepared)
+    for r in range(repeats):
+        # Rotated every round, so that no configuration always runs first (or right after another).
+        for label in labels[r % len(labels) :] + labels[: r % len(labels)]:
+            rounds[label].append(_time(prepared[label], epochs))
     reference_times = np.array([r["seconds_per_step"] for r in rounds[reference]])
     rows = {}
     for label, measured in rounds.items():

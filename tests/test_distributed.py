@@ -81,6 +81,15 @@ def test_a_killed_worker_loses_no_completed_epoch(killed):
     assert first[1] == -9  # worker 1 killed itself
     assert first[0] != 0  # the chief, stuck waiting for it, was killed by the launcher
     assert second == [0, 0]
+    # Where it died, by its own record: four steps into epoch 2.
+    death = killed["killed"]
+    assert death == {
+        "worker": 1,
+        "attempt": 0,
+        "epoch": 2,
+        "after_step": KILLED_AFTER_STEP,
+        "steps_into_epoch": KILLED_AFTER_STEP - STEPS_PER_EPOCH,
+    }
     restart = killed["attempts"][1]
     assert restart["attempt"] == 1
     # The restart resumed from the end of epoch 1, the last checkpoint: the steps of the unfinished
