@@ -359,7 +359,11 @@ def machine() -> dict:
     }
 
 
-def scale_grid(strategy, repeats: int = 7, epochs: int = 2):
+#: Interleaved rounds of the timing grid (each configuration's verdict needs every round to agree).
+SCALE_ROUNDS = 7
+
+
+def scale_grid(strategy, repeats: int = SCALE_ROUNDS, epochs: int = 2):
     """The chapter's grid at length: feeds, replicas, precision and steps per call, interleaved.
 
     Returns the table of :func:`mtl_tutorial.scaling.compare_configurations` (``pandas.DataFrame``).
@@ -515,6 +519,7 @@ def time_scale() -> tuple[str, dict]:
         [device.name for device in tf.config.list_logical_devices("CPU")]
     )
     described = machine()
+    described["rounds"] = SCALE_ROUNDS
     grid = scale_grid(strategy)
     results, sweep = adam_sweep()
     latency = serving_latency()
@@ -528,9 +533,10 @@ def time_scale() -> tuple[str, dict]:
         "## Training-step time",
         "",
         f"The capstone on the digits, batches of {SCALE_BATCH} (global), Adam; each configuration built, "
-        "compiled and trained one epoch first (tracing, not timed), then timed over 7 interleaved rounds "
-        "of 2 epochs. Ratio: best time per step over the reference's (first row); low and high: the "
-        "smallest and largest ratio within one round.",
+        "compiled and trained one epoch first (tracing, not timed), then timed over "
+        f"{SCALE_ROUNDS} interleaved rounds of 2 epochs, in an order rotated every round. Ratio: best time "
+        "per step over the reference's (first row); low and high: the smallest and largest of the "
+        "per-round ratios.",
         "",
         _markdown(grid),
         "",
