@@ -57,7 +57,8 @@ ENTRY_KEYS = {
 
 
 #: Tampering, tried on every assignment's untouched student notebook (a cell after the setup cell): each must
-#: be flagged. The issue's three attacks, and one that no static scan sees (the checks in the kernel do).
+#: be flagged: the issue's three attacks, one that no static scan sees (the checks in the kernel do), and one
+#: through vars().
 #: Entries with ``question=None`` in the wrong-answer files are graded as well.
 TAMPERING = [
     dict(
@@ -106,6 +107,18 @@ TAMPERING = [
             "VARIANT = ",
             "import doctest\n\n\ndef runner():\n    return doctest.DocTestRunner\n\n\n"
             "runner().run = lambda self, test, *args, **kwargs: doctest.TestResults(0, 0)",
+        ),
+    ),
+    dict(
+        name="tamper-vars-setitem",
+        question=None,
+        source="mistake",
+        description="replaces np.testing.assert_allclose through operator.setitem on vars(np.testing)",
+        expect="flag",
+        add_cell=(
+            "VARIANT = ",
+            "import operator\n\n"
+            "operator.setitem(vars(np.testing), 'assert_allclose', lambda *a, **k: None)",
         ),
     ),
 ]
@@ -239,7 +252,7 @@ def graded(built, variants, tmp_path_factory):
             except ValueError as error:
                 results[stem, entry["name"]] = {"error": str(error)}
                 continue
-            if entry["expect"] == "lose" and entry["question"]:
+            if entry["expect"] in ("lose", "keep") and entry["question"]:
                 notebook = up_to_its_question(notebook, entry["question"])
             path = folder / f"{stem}-{entry['name']}.ipynb"
             nbformat.write(notebook, path)
@@ -284,10 +297,13 @@ def test_every_assignment_has_wrong_answers_to_test(built):
         for entry in entries:
             assert set(entry) <= ENTRY_KEYS, entry
             assert {"name", "question", "source", "description", "expect"} <= set(entry)
-            assert entry["expect"] in ("lose", "flag") and entry["source"] in (
-                "issue",
-                "mistake",
-            )
+            assert (entry["expect"], entry["source"]) in {
+                ("lose", "issue"),
+                ("lose", "mistake"),
+                ("flag", "issue"),
+                ("flag", "mistake"),
+                ("keep", "honest"),
+            }, entry["name"]
             assert entry.get("replace") or entry.get("add_cell"), entry["name"]
             assert entry["question"] in [*questions, None], entry
             if entry["question"] is None:
@@ -326,6 +342,7 @@ def test_the_untouched_student_notebook_scores_nothing(master, graded):
 
 @pytest.mark.parametrize("master", MASTERS, ids=IDS)
 def test_every_wrong_answer_loses_its_points_or_is_flagged(master, graded):
+    # ... and every honest variation (expect="keep") keeps its question's full marks, unflagged.
     results = graded["results"]
     full = results[master.stem, "solution 1"]
     failures = []
@@ -342,6 +359,13 @@ def test_every_wrong_answer_loses_its_points_or_is_flagged(master, graded):
             if not result[question] < full[question]:
                 failures.append(
                     f"{entry['name']}: {question} scored {result[question]} of {full[question]}"
+                )
+        elif entry["expect"] == "keep":
+            question = entry["question"]
+            if result["flagged"] or result[question] != full[question]:
+                failures.append(
+                    f"{entry['name']}, an honest variation: {question} scored "
+                    f"{result[question]} of {full[question]}, flagged: {result['reasons']}"
                 )
     assert not failures, "\n".join(failures)
     # The issue's first attack does give the untouched notebook full marks: the flag is what stops it.

@@ -1,9 +1,11 @@
 """Wrong answers to assignment 1 (multi-task baselines), each graded as its own submission by the tests.
 
 Every entry edits the solution notebook that ``otter assign`` writes
-(``autograder/01_multitask_baselines.ipynb``) and must lose points on its question (``expect="lose"``).
-Entries with ``secret_only=True`` are graded in a variant built with a course secret only: they copy numbers
-that hold in the public variant alone.
+(``autograder/01_multitask_baselines.ipynb``) and is graded as a submission. A mistake (``expect="lose"``)
+must lose points on its question; tampering (``question=None``, ``expect="flag"``) must be flagged; an
+honest variation (``source="honest"``, ``expect="keep"``) must keep its question's full marks. Entries with
+``secret_only=True`` are graded in a variant built with a course secret only: they copy numbers that hold in
+the public variant alone.
 """
 
 # The heads of build_model, in the solution notebook.
@@ -307,5 +309,22 @@ WRONG_ANSWERS = [
         expect="lose",
         secret_only=True,
         add_cell=('f"  {deltas[seed]:+.2f} %"', _PUBLIC_NUMBERS),
+    ),
+    dict(
+        name="q3-shuffle-seed-fixed",
+        question="q3",
+        source="mistake",
+        description="the batches are shuffled with the course's VARIANT, not the seed given: every seed sees "
+        "the same batch order",
+        expect="lose",
+        replace=[("shuffle=True, seed=seed", "shuffle=True, seed=VARIANT")],
+    ),
+    dict(
+        name="q3-mse-for-species",
+        question="q3",
+        source="mistake",
+        description="the mean squared error for both tasks, the species labels included",
+        expect="lose",
+        replace=[('"sparse_categorical_crossentropy"\n', '"mse"\n')],
     ),
 ]

@@ -1,8 +1,11 @@
 """Wrong answers to assignment 2 (training rules), each graded as its own submission by the tests.
 
-Every entry edits the solution notebook that ``otter assign`` writes (``autograder/02_training_rules.ipynb``)
-and must lose points on its question (``expect="lose"``). Entries with ``secret_only=True`` are graded in a
-variant built with a course secret only: they copy numbers that hold in the public variant alone.
+Every entry edits the solution notebook that ``otter assign`` writes
+(``autograder/02_training_rules.ipynb``) and is graded as a submission. A mistake (``expect="lose"``) must
+lose points on its question; tampering (``question=None``, ``expect="flag"``) must be flagged; an honest
+variation (``source="honest"``, ``expect="keep"``) must keep its question's full marks. Entries with
+``secret_only=True`` are graded in a variant built with a course secret only: they copy numbers that hold in
+the public variant alone.
 """
 
 # The body of train_with_rule after compiling, in the solution notebook.
@@ -397,5 +400,26 @@ WRONG_ANSWERS = [
             "model, history, scores = train_with_rule(",
             'scores = {"task_1": 0.2771676182746887, "task_2": 0.3027378022670746}',
         ),
+    ),
+    dict(
+        name="q4-training-seed-for-data",
+        question="q4",
+        source="mistake",
+        description="the data drawn with SEED (the training seed) instead of DATA_SEED",
+        expect="lose",
+        replace=[("num_sines=3, seed=DATA_SEED", "num_sines=3, seed=SEED")],
+    ),
+    dict(
+        name="q3-projects-only-first",
+        question="q3",
+        source="mistake",
+        description="only the first gradient is projected; the second is added as it is",
+        expect="lose",
+        replace=[
+            (
+                "return project(first, second) + project(second, first)",
+                "return project(first, second) + second",
+            )
+        ],
     ),
 ]

@@ -1,9 +1,11 @@
 """Wrong answers to assignment 3 (negative transfer, gates), each graded as its own submission by the tests.
 
 Every entry edits the solution notebook that ``otter assign`` writes
-(``autograder/03_negative_transfer_gates.ipynb``) and must lose points on its question (``expect="lose"``).
-Entries with ``secret_only=True`` are graded in a variant built with a course secret only: they copy numbers
-that hold in the public variant alone.
+(``autograder/03_negative_transfer_gates.ipynb``) and is graded as a submission. A mistake
+(``expect="lose"``) must lose points on its question; tampering (``question=None``, ``expect="flag"``) must
+be flagged; an honest variation (``source="honest"``, ``expect="keep"``) must keep its question's full
+marks. Entries with ``secret_only=True`` are graded in a variant built with a course secret only: they copy
+numbers that hold in the public variant alone.
 """
 
 # The MMoE's builder in train_and_score, in the solution notebook.
@@ -419,5 +421,30 @@ WRONG_ANSWERS = [
             ("for p in RELATEDNESS:\n", "for p in (0.9, -0.5):\n"),
             ("    for seed in SEEDS:\n", "    for seed in (0, 1):\n"),
         ],
+    ),
+    dict(
+        name="q3-eight-experts-of-four",
+        question="q3",
+        source="mistake",
+        description="MMoE with 8 experts of 4 units: the two numbers swapped (4 experts of 8 asked)",
+        expect="lose",
+        replace=[("num_experts=4, expert_units=8", "num_experts=8, expert_units=4")],
+    ),
+    dict(
+        name="q4-data-seed-off-by-one",
+        question="q4",
+        source="mistake",
+        description="the data drawn with seed + 1 while the models are trained with seed",
+        expect="lose",
+        replace=[("num_sines=3, seed=seed", "num_sines=3, seed=seed + 1")],
+    ),
+    dict(
+        name="q3-no-steps-per-execution",
+        question="q3",
+        source="honest",
+        description="an honest variation: compiled without steps_per_execution=10, which changes only the "
+        "speed; keeps full marks",
+        expect="keep",
+        replace=[("learning_rate=1e-2, steps_per_execution=10", "learning_rate=1e-2")],
     ),
 ]

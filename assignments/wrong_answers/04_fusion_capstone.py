@@ -1,8 +1,11 @@
 """Wrong answers to assignment 4 (fusion capstone), each graded as its own submission by the tests.
 
-Every entry edits the solution notebook that ``otter assign`` writes (``autograder/04_fusion_capstone.ipynb``)
-and must lose points on its question (``expect="lose"``). Entries with ``secret_only=True`` are graded in a
-variant built with a course secret only: they copy numbers that hold in the public variant alone.
+Every entry edits the solution notebook that ``otter assign`` writes
+(``autograder/04_fusion_capstone.ipynb``) and is graded as a submission. A mistake (``expect="lose"``) must
+lose points on its question; tampering (``question=None``, ``expect="flag"``) must be flagged; an honest
+variation (``source="honest"``, ``expect="keep"``) must keep its question's full marks. Entries with
+``secret_only=True`` are graded in a variant built with a course secret only: they copy numbers that hold in
+the public variant alone.
 """
 
 # Lines of the solution notebook that several entries edit.
@@ -317,5 +320,61 @@ WRONG_ANSWERS = [
                 "    return 1.7664111852645874\n",
             ),
         ],
+    ),
+    dict(
+        name="q3-volume-converts-the-difference",
+        question="q3",
+        source="mistake",
+        description="volume_error_db converts predicted - truth with to_original_units, which adds the mean",
+        expect="lose",
+        replace=[
+            (
+                '    in_db = (data.to_original_units("volume", v) for v in (predicted, truth))\n'
+                "    return float(np.mean(np.abs(np.subtract(*in_db))))",
+                '    difference = data.to_original_units("volume", predicted - truth)\n'
+                "    return float(np.mean(np.abs(difference)))",
+            )
+        ],
+    ),
+    dict(
+        name="q2-one-coin-per-batch",
+        question="q2",
+        source="mistake",
+        description="one coin for the whole batch: every example that lost both keeps the same modality",
+        expect="lose",
+        replace=[
+            (
+                "rescue = rng.integers(0, 2, batch_size)",
+                "rescue = np.full(batch_size, rng.integers(0, 2))",
+            )
+        ],
+    ),
+    dict(
+        name="q3-late-fusion",
+        question="q3",
+        source="honest",
+        description="an honest variation: late fusion (with modality dropout and allow_missing), where the "
+        "question does not fix the fusion; keeps full marks",
+        expect="keep",
+        replace=[('"intermediate",', '"late",')],
+    ),
+    dict(
+        name="tamper-shadow-np",
+        question=None,
+        source="mistake",
+        description="no modality dropout (which loses the no-tone point), and np rebound to a copy of numpy "
+        "whose mean returns 1.0 for boolean arrays, for hidden tests that would use the notebook's np",
+        expect="flag",
+        replace=[("        modality_dropout=0.5,\n", "")],
+        add_cell=(
+            "VARIANT = ",
+            "import types\n\nimport numpy\n\n\n"
+            "def _mean(a, *args, **kwargs):\n"
+            "    a = numpy.asarray(a)\n"
+            "    return 1.0 if a.dtype == bool else numpy.mean(a, *args, **kwargs)\n\n\n"
+            "public = {k: getattr(numpy, k) for k in dir(numpy) if not k.startswith('_')}\n"
+            "np = types.SimpleNamespace(**public)\n"
+            "np.mean = _mean",
+        ),
     ),
 ]
