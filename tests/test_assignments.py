@@ -40,7 +40,8 @@ WRONG_ANSWERS = ROOT / "assignments" / "wrong_answers"
 SECRETS = ("alpha", "beta")
 WORKERS = int(os.environ.get("MTL_GRADING_WORKERS", "2"))
 #: ``all`` (the default) grades every committed wrong answer; ``issue`` only the issue's rows, the entries
-#: graded in a variant (``secret_only``) and the tampering ones, for a quicker run.
+#: graded in a variant (``secret_only``), the honest variations and the tampering ones, for a quicker run
+#: (what CI grades: .ci/run sets it).
 GRADED = os.environ.get("MTL_WRONG_ANSWERS", "all")
 MASTERS = masters()
 IDS = [m.stem for m in MASTERS]
@@ -137,7 +138,9 @@ def wrong_answers(stem: str, graded_only: bool = False) -> list[dict]:
         entries = [
             e
             for e in entries
-            if e["source"] == "issue" or e.get("secret_only") or e["question"] is None
+            if e["source"] in ("issue", "honest")
+            or e.get("secret_only")
+            or e["question"] is None
         ]
     return entries
 
