@@ -490,6 +490,24 @@ def test_a_renamed_student_notebook_runs_grader_check(master, built, tmp_path):
     assert results and all(" results:" in text or "passed" in text for text in results)
 
 
+def test_the_student_notebook_shows_no_long_code_cell(built):
+    # The book's rule for what a reader sees (tests/test_protocol.py): a code cell longer than 30 lines, here
+    # the grader's cell with the public tests, opens collapsed in Jupyter and Colab.
+    for master in MASTERS:
+        notebook = nbformat.read(
+            built[master.stem] / "student" / master.name, as_version=4
+        )
+        for number, cell in enumerate(notebook.cells):
+            if cell.cell_type != "code" or len(cell.source.splitlines()) <= 30:
+                continue
+            hidden = (
+                cell.metadata.get("jupyter", {}).get("source_hidden") is True
+                and cell.metadata.get("cellView") == "form"
+                and "hide-input" in cell.metadata.get("tags", [])
+            )
+            assert hidden, (master.stem, number, len(cell.source.splitlines()))
+
+
 def test_grading_a_folder_writes_a_score_table(built, tmp_path):
     name = MASTERS[0].stem
     submissions = tmp_path / "submissions"

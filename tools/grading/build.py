@@ -132,7 +132,8 @@ def make_portable(notebook_path: Path, public_tests: dict) -> None:
     writes the tests to a folder of its own and points ``otter.Notebook`` at it. During grading
     otter ignores that folder (its grading mode uses the autograder's tests), so grading is
     unchanged. The cell moves after the master's first code cell when that is the install cell,
-    so that a student notebook starts with the same install cell as the chapters.
+    so that a student notebook starts with the same install cell as the chapters, and it opens
+    collapsed.
     """
     import nbformat
 
@@ -151,6 +152,11 @@ def make_portable(notebook_path: Path, public_tests: dict) -> None:
     init = cells.pop(index)
     init.source = init_cell_source(public_tests)
     init.outputs, init.execution_count = [], None
+    # The public tests make the cell long: it opens collapsed (JupyterLab and Notebook read
+    # source_hidden, Colab cellView, the book's tools the tag); a click shows it whole.
+    init.metadata["jupyter"] = {"source_hidden": True}
+    init.metadata["cellView"] = "form"
+    init.metadata["tags"] = ["hide-input"]
     first = next((i for i, cell in enumerate(cells) if cell.cell_type == "code"), None)
     at = index
     if first is not None and _is_install_cell(cells[first].source):
